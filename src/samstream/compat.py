@@ -1,0 +1,216 @@
+"""Drop-in names and signatures of the reference ``sam2`` package, over samstream's engine.
+
+Code written as::
+
+    from sam2.build_sam import build_sam2
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+can use ``from samstream.compat import build_sam2, SAM2ImagePredictor`` unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .build import build_model
+from .image.predictor import ImagePredictor
+from .image.prompts import Prompt
+from .image.transforms import coords_to_model
+from .modeling.sam2 import SAM2Model
+
+__all__ = ["build_sam2", "SAM2ImagePredictor"]
+
+
+def build_sam2(
+    config_file: str | Path,
+    ckpt_path: str | Path | None = None,
+    device: str | torch.device = "cuda",
+    mode: str = "eval",
+    hydra_overrides_extra: list[str] | None = None,
+    apply_postprocessing: bool = True,
+) -> SAM2Model:
+    """Build the image model like the reference: ``config_file`` is an official name such as
+    ``"configs/sam2.1/sam2.1_hiera_l.yaml"`` or a path to a YAML file in the reference format."""
+    if hydra_overrides_extra:
+        raise ValueError(
+            "hydra_overrides_extra is not supported: edit a copy of the YAML file, or build a SAM2Config"
+        )
+    if mode not in ("eval", "train"):
+        raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+    device = _check_device(device)
+    model = build_model(config_file, ckpt_path, device=device, apply_postprocessing=apply_postprocessing)
+    if mode == "train":
+        model.train()
+    return model
+
+
+def _check_device(device: str | torch.device) -> torch.device:
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device} was requested but CUDA is not available; pass device='cpu'")
+    return device
+
+
+class _Transforms:
+    """The parts of the reference's ``SAM2Transforms`` that client code calls."""
+
+    def __init__(self, predictor: ImagePredictor) -> None:
+        self._predictor = predictor
+
+    @property
+    def resolution(self) -> int:
+        return self._predictor.image_size
+
+    def transform_coords(self, coords: torch.Tensor, normalize: bool = False, orig_hw=None) -> torch.Tensor:
+        if normalize and orig_hw is None:
+            raise ValueError("orig_hw is required to normalize pixel coordinates")
+        return coords_to_model(coords, orig_hw, self.resolution, normalized=not normalize)
+
+    def transform_boxes(self, boxes: torch.Tensor, normalize: bool = False, orig_hw=None) -> torch.Tensor:
+        return self.transform_coords(boxes.reshape(-1, 2, 2), normalize, orig_hw)
+
+    def postprocess_masks(self, masks: torch.Tensor, orig_hw) -> torch.Tensor:
+        return self._predictor.upscale(masks.float(), tuple(orig_hw))
+
+
+class SAM2ImagePredictor:
+    """The reference image predictor's interface: ``set_image``, ``predict`` and friends
+    take the same arguments and return the same types and shapes."""
+
+    def __init__(
+        self,
+        sam_model: SAM2Model,
+        mask_threshold: float = 0.0,
+        max_hole_area: float = 0.0,
+        max_sprinkle_area: float = 0.0,
+    ) -> None:
+        self._engine = ImagePredictor(
+            sam_model, mask_threshold=mask_threshold, max_hole_area=max_hole_area, max_sprinkle_area=max_sprinkle_area
+        )
+        self.model = sam_model
+        self.mask_threshold = mask_threshold
+        self._transforms = _Transforms(self._engine)
+
+    @classmethod
+    def from_pretrained(cls, model_id: str, **kwargs) -> "SAM2ImagePredictor":
+        """Build from an official name (e.g. ``"facebook/sam2.1-hiera-tiny"``), downloading the weights."""
+        predictor_args = {k: kwargs.pop(k) for k in ("mask_threshold", "max_hole_area", "max_sprinkle_area") if k in kwargs}
+        model = build_model(model_id, None, download=True, device=kwargs.pop("device", "cpu"), **kwargs)
+        return cls(model, **predictor_args)
+
+    # -- state the reference exposes
+    @property
+    def _is_image_set(self) -> bool:
+        return self._engine.is_image_set
+
+    @property
+    def _is_batch(self) -> bool:
+        return self._engine.is_batch
+
+    @property
+    def _orig_hw(self) -> list[tuple[int, int]] | None:
+        return list(self._engine.orig_hw) or None
+
+    @property
+    def _features(self) -> dict | None:
+        emb = self._engine.embedding
+        if emb is None:
+            return None
+        return {"image_embed": emb.image_embed, "high_res_feats": list(emb.high_res)}
+
+    @property
+    def device(self) -> torch.device:
+        return self._engine.device
+
+    # -- reference methods
+    def set_image(self, image) -> None:
+        self._engine.set_image(image)
+
+    def set_image_batch(self, image_list: list[np.ndarray]) -> None:
+        if not isinstance(image_list, list):
+            raise ValueError("image_list must be a list of HWC RGB numpy arrays")
+        for i, img in enumerate(image_list):
+            if not isinstance(img, np.ndarray):
+                raise ValueError(f"image_list[{i}] must be an np.ndarray in HWC RGB format, got {type(img).__name__}")
+        self._engine.set_images(image_list, batch=True)
+
+    def reset_predictor(self) -> None:
+        self._engine.reset()
+
+    def get_image_embedding(self) -> torch.Tensor:
+        if not self._engine.is_image_set:
+            raise RuntimeError("An image must be set with .set_image(...) to generate an embedding.")
+        return self._engine.embedding.image_embed
+
+    def predict(
+        self,
+        point_coords: np.ndarray | None = None,
+        point_labels: np.ndarray | None = None,
+        box: np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+        multimask_output: bool = True,
+        return_logits: bool = False,
+        normalize_coords: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Masks (C, H, W), IoU predictions (C,) and low-res logits (C, S/4, S/4); with batched
+        prompts (B, N, 2) each gets a leading B axis."""
+        if not self._engine.is_image_set:
+            raise RuntimeError("An image must be set with .set_image(...) before mask prediction.")
+        return self._predict_one(
+            point_coords, point_labels, box, mask_input, multimask_output, return_logits, normalize_coords, 0
+        )
+
+    def predict_batch(
+        self,
+        point_coords_batch: list[np.ndarray] | None = None,
+        point_labels_batch: list[np.ndarray] | None = None,
+        box_batch: list[np.ndarray] | None = None,
+        mask_input_batch: list[np.ndarray] | None = None,
+        multimask_output: bool = True,
+        return_logits: bool = False,
+        normalize_coords: bool = True,
+    ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        """One prediction per image set with ``set_image_batch``; lists of masks, IoUs and low-res logits."""
+        if not self._engine.is_image_set:
+            raise RuntimeError("An image must be set with .set_image_batch(...) before mask prediction.")
+        if not self._engine.is_batch:
+            raise RuntimeError("predict_batch needs images set with set_image_batch(...)")
+        n = len(self._engine.orig_hw)
+        for name, value in (
+            ("point_coords_batch", point_coords_batch),
+            ("point_labels_batch", point_labels_batch),
+            ("box_batch", box_batch),
+            ("mask_input_batch", mask_input_batch),
+        ):
+            if value is not None and len(value) != n:
+                raise ValueError(f"{name} has {len(value)} entries for {n} images")
+        pick = lambda seq, i: None if seq is None else seq[i]  # noqa: E731
+        outs = [
+            self._predict_one(
+                pick(point_coords_batch, i),
+                pick(point_labels_batch, i),
+                pick(box_batch, i),
+                pick(mask_input_batch, i),
+                multimask_output,
+                return_logits,
+                normalize_coords,
+                i,
+            )
+            for i in range(n)
+        ]
+        return [o[0] for o in outs], [o[1] for o in outs], [o[2] for o in outs]
+
+    def _predict_one(self, points, labels, box, mask_input, multimask_output, return_logits, normalize_coords, index):
+        prompt = Prompt(points=points, labels=labels, box=box, mask=mask_input, normalized=not normalize_coords)
+        tensors = self._engine.prepare(prompt, index)
+        masks, ious, low_res = self._engine.predict_tensors(
+            tensors, multimask_output=multimask_output, return_logits=return_logits, image_index=index
+        )
+        squeeze = lambda t: t.squeeze(0).float().cpu().numpy() if t.shape[0] == 1 else t.float().cpu().numpy()  # noqa: E731
+        masks_np = masks.squeeze(0).cpu().numpy() if masks.shape[0] == 1 else masks.cpu().numpy()
+        if not return_logits:
+            masks_np = masks_np.astype(bool)
+        return masks_np, squeeze(ious), squeeze(low_res)

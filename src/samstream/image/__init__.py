@@ -1,0 +1,1 @@
+"""Image segmentation: input transforms, the image predictor, mask post-processing."""

@@ -1,0 +1,406 @@
+"""SAM 2: the composition of image encoder, prompt encoder, mask decoder, memory attention
+and memory encoder, with the object-pointer and object-presence logic.
+
+The model is stateless per call. Which memories a frame attends to is decided
+elsewhere (:mod:`samstream.video.memory_bank`) and handed in as a list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.init import trunc_normal_
+
+from ..config import SAM2Config
+from .common import MLP
+from .image_encoder import ImageEncoder
+from .mask_decoder import MaskDecoder
+from .memory_attention import MemoryAttention
+from .memory_encoder import MemoryEncoder
+from .position_encoding import temporal_sine_encoding
+from .prompt_encoder import PromptEncoder
+from .two_way_transformer import TwoWayTransformer
+
+# Logit given to every pixel of an object judged absent.
+NO_OBJECT_LOGIT = -1024.0
+
+
+@dataclass
+class FrameFeatures:
+    """Image features of a batch of frames, high resolution first.
+
+    ``features[-1]`` is the lowest-resolution map [B, C, h, w] (the decoder's image
+    embedding, without ``no_mem_embed``); ``features[:-1]`` are the high-resolution maps
+    [B, C/8, 4h, 4w] and [B, C/4, 2h, 2w] already projected by ``conv_s0``/``conv_s1``.
+    ``position[-1]`` is the sine encoding [B, C, h, w] of the lowest level.
+    """
+
+    features: list[torch.Tensor]
+    position: list[torch.Tensor]
+
+    @property
+    def image_embed(self) -> torch.Tensor:
+        return self.features[-1]
+
+    @property
+    def high_res(self) -> list[torch.Tensor] | None:
+        return self.features[:-1] or None
+
+    def select(self, index: torch.Tensor | slice | int) -> "FrameFeatures":
+        """The features of some images of the batch (keeps the batch dimension)."""
+        if isinstance(index, int):
+            index = slice(index, index + 1)
+        return FrameFeatures([f[index] for f in self.features], [p[index] for p in self.position])
+
+    def expand(self, batch: int) -> "FrameFeatures":
+        """Broadcast a single frame's features to ``batch`` objects (a view, no copy)."""
+        return FrameFeatures(
+            [f.expand(batch, -1, -1, -1) for f in self.features],
+            [p.expand(batch, -1, -1, -1) for p in self.position],
+        )
+
+
+@dataclass
+class HeadOutput:
+    """Output of the SAM heads for B objects (M masks each: 3 with multimask, else 1).
+
+    low_res_multimasks [B, M, S/4, S/4], high_res_multimasks [B, M, S, S], ious [B, M],
+    low_res_masks [B, 1, S/4, S/4] and high_res_masks [B, 1, S, S] (the chosen mask),
+    obj_ptr [B, C], object_score_logits [B, 1]. S is the model's image size.
+    """
+
+    low_res_multimasks: torch.Tensor
+    high_res_multimasks: torch.Tensor
+    ious: torch.Tensor
+    low_res_masks: torch.Tensor
+    high_res_masks: torch.Tensor
+    obj_ptr: torch.Tensor
+    object_score_logits: torch.Tensor
+
+
+@dataclass
+class MemoryInput:
+    """One past frame's mask memory as attended to by the current frame.
+
+    features and pos_enc: [B, C_mem, h, w]; ``slot`` is the temporal slot: 0 for a
+    conditioning frame, 1..num_maskmem-1 for the recent frames (num_maskmem-1 = previous frame).
+    """
+
+    features: torch.Tensor
+    pos_enc: torch.Tensor
+    slot: int
+
+
+@dataclass
+class PointerInput:
+    """An object pointer [B, C] with its temporal offset to the current frame."""
+
+    pointer: torch.Tensor
+    offset: int
+
+
+class SAM2Model(nn.Module):
+    """The SAM 2 network. Parameter names follow the official checkpoints."""
+
+    def __init__(self, config: SAM2Config) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.image_encoder = ImageEncoder(c.image_encoder)
+        self.use_high_res_features_in_sam = c.use_high_res_features_in_sam
+        self.num_feature_levels = 3 if c.use_high_res_features_in_sam else 1
+        if c.use_obj_ptrs_in_encoder:
+            # turns a full-size mask prompt into a low-res one to get a pointer from it
+            self.mask_downsample = nn.Conv2d(1, 1, kernel_size=4, stride=4)
+        self.memory_attention = MemoryAttention(c.memory_attention)
+        self.hidden_dim = c.image_encoder.neck.d_model
+        self.memory_encoder = MemoryEncoder(c.memory_encoder)
+        self.mem_dim = c.memory_encoder.out_dim if c.memory_encoder.out_dim != c.memory_encoder.in_dim else self.hidden_dim
+        self.num_maskmem = c.num_maskmem
+        self.maskmem_tpos_enc = nn.Parameter(torch.zeros(c.num_maskmem, 1, 1, self.mem_dim))
+        self.no_mem_embed = nn.Parameter(torch.zeros(1, 1, self.hidden_dim))
+        self.no_mem_pos_enc = nn.Parameter(torch.zeros(1, 1, self.hidden_dim))
+        trunc_normal_(self.maskmem_tpos_enc, std=0.02)
+        trunc_normal_(self.no_mem_embed, std=0.02)
+        trunc_normal_(self.no_mem_pos_enc, std=0.02)
+        if c.pred_obj_scores and c.use_obj_ptrs_in_encoder:
+            self.no_obj_ptr = nn.Parameter(torch.zeros(1, self.hidden_dim))
+            trunc_normal_(self.no_obj_ptr, std=0.02)
+        self.no_obj_embed_spatial = None
+        if c.no_obj_embed_spatial:
+            self.no_obj_embed_spatial = nn.Parameter(torch.zeros(1, self.mem_dim))
+            trunc_normal_(self.no_obj_embed_spatial, std=0.02)
+
+        self.image_size = c.image_size
+        self.backbone_stride = c.backbone_stride
+        embed = c.image_size // c.backbone_stride
+        self.sam_image_embedding_size = embed
+        self.sam_prompt_encoder = PromptEncoder(
+            embed_dim=self.hidden_dim,
+            image_embedding_size=(embed, embed),
+            input_image_size=(c.image_size, c.image_size),
+            mask_in_chans=16,
+        )
+        self.sam_mask_decoder = MaskDecoder(
+            transformer_dim=self.hidden_dim,
+            transformer=TwoWayTransformer(depth=2, embedding_dim=self.hidden_dim, mlp_dim=2048, num_heads=8),
+            num_multimask_outputs=3,
+            iou_head_depth=3,
+            iou_head_hidden_dim=256,
+            use_high_res_features=c.use_high_res_features_in_sam,
+            iou_prediction_use_sigmoid=c.iou_prediction_use_sigmoid,
+            extra=c.sam_mask_decoder_extra_args,
+            pred_obj_scores=c.pred_obj_scores,
+            pred_obj_scores_mlp=c.pred_obj_scores_mlp,
+            use_multimask_token_for_obj_ptr=c.use_multimask_token_for_obj_ptr,
+        )
+        if c.use_obj_ptrs_in_encoder:
+            self.obj_ptr_proj: nn.Module = (
+                MLP(self.hidden_dim, self.hidden_dim, self.hidden_dim, 3)
+                if c.use_mlp_for_obj_ptr_proj
+                else nn.Linear(self.hidden_dim, self.hidden_dim)
+            )
+        else:
+            self.obj_ptr_proj = nn.Identity()
+        self.obj_ptr_tpos_proj: nn.Module = (
+            nn.Linear(self.hidden_dim, self.mem_dim) if c.proj_tpos_enc_in_obj_ptrs else nn.Identity()
+        )
+        if c.compile_image_encoder:
+            self.image_encoder.forward = torch.compile(self.image_encoder.forward, dynamic=False)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # ------------------------------------------------------------------ image features
+    def encode_images(self, images: torch.Tensor) -> FrameFeatures:
+        """Normalized images [B, 3, S, S] -> the features the heads use (see :class:`FrameFeatures`)."""
+        out = self.image_encoder(images)
+        features = list(out.features[-self.num_feature_levels :])
+        position = list(out.position[-self.num_feature_levels :])
+        if self.use_high_res_features_in_sam:
+            features[0] = self.sam_mask_decoder.conv_s0(features[0])
+            features[1] = self.sam_mask_decoder.conv_s1(features[1])
+        return FrameFeatures(features, position)
+
+    def add_no_memory_embedding(self, image_embed: torch.Tensor) -> torch.Tensor:
+        """[B, C, h, w] + no_mem_embed: what a frame without memory feeds the decoder."""
+        return image_embed + self.no_mem_embed.view(1, -1, 1, 1)
+
+    # ------------------------------------------------------------------ SAM heads
+    def use_multimask(self, is_init_cond_frame: bool, num_points: int) -> bool:
+        c = self.config
+        return (
+            c.multimask_output_in_sam
+            and (is_init_cond_frame or c.multimask_output_for_tracking)
+            and c.multimask_min_pt_num <= num_points <= c.multimask_max_pt_num
+        )
+
+    def forward_sam_heads(
+        self,
+        backbone_features: torch.Tensor,
+        point_coords: torch.Tensor | None = None,
+        point_labels: torch.Tensor | None = None,
+        mask_inputs: torch.Tensor | None = None,
+        high_res_features: list[torch.Tensor] | None = None,
+        multimask_output: bool = False,
+    ) -> HeadOutput:
+        """Prompt encoder + mask decoder on memory-conditioned features [B, C, h, w].
+
+        point_coords [B, P, 2] in input pixels (0..S) with point_labels [B, P]; mask_inputs
+        [B, 1, H', W'] logits (resized to the prompt encoder's mask size when needed).
+        """
+        b = backbone_features.shape[0]
+        device = backbone_features.device
+        if point_coords is None:
+            point_coords = torch.zeros(b, 1, 2, device=device)
+            point_labels = -torch.ones(b, 1, dtype=torch.int32, device=device)
+        mask_prompt = None
+        if mask_inputs is not None:
+            if tuple(mask_inputs.shape[-2:]) != self.sam_prompt_encoder.mask_input_size:
+                mask_prompt = F.interpolate(
+                    mask_inputs.float(),
+                    size=self.sam_prompt_encoder.mask_input_size,
+                    mode="bilinear",
+                    align_corners=False,
+                    antialias=True,
+                )
+            else:
+                mask_prompt = mask_inputs
+        sparse, dense = self.sam_prompt_encoder(points=(point_coords, point_labels), boxes=None, masks=mask_prompt)
+        dec = self.sam_mask_decoder(
+            backbone_features,
+            self.sam_prompt_encoder.get_dense_pe(),
+            sparse,
+            dense,
+            multimask_output=multimask_output,
+            high_res_features=high_res_features,
+        )
+        low_multi = dec.masks
+        is_present = dec.object_score_logits > 0  # [B, 1]
+        if self.config.pred_obj_scores:
+            low_multi = torch.where(is_present[:, None, None], low_multi, NO_OBJECT_LOGIT)
+        low_multi = low_multi.float()
+        high_multi = F.interpolate(
+            low_multi, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False
+        )
+        token = dec.tokens[:, 0]
+        if multimask_output:
+            best = dec.iou.argmax(dim=-1)
+            rows = torch.arange(b, device=device)
+            low_masks = low_multi[rows, best].unsqueeze(1)
+            high_masks = high_multi[rows, best].unsqueeze(1)
+            if dec.tokens.shape[1] > 1:
+                token = dec.tokens[rows, best]
+        else:
+            low_masks, high_masks = low_multi, high_multi
+        obj_ptr = self._pointer_with_presence(self.obj_ptr_proj(token), dec.object_score_logits)
+        return HeadOutput(low_multi, high_multi, dec.iou, low_masks, high_masks, obj_ptr, dec.object_score_logits)
+
+    def _pointer_with_presence(self, obj_ptr: torch.Tensor, object_score_logits: torch.Tensor) -> torch.Tensor:
+        """Blend the object pointer [B, C] with the learned no-object pointer by presence."""
+        c = self.config
+        if not (c.pred_obj_scores and c.use_obj_ptrs_in_encoder):
+            return obj_ptr
+        if c.soft_no_obj_ptr:
+            present = object_score_logits.sigmoid()
+        else:
+            present = (object_score_logits > 0).float()
+        if c.fixed_no_obj_ptr:
+            obj_ptr = present * obj_ptr
+        return obj_ptr + (1 - present) * self.no_obj_ptr
+
+    def mask_as_output(
+        self,
+        backbone_features: torch.Tensor,
+        high_res_features: list[torch.Tensor] | None,
+        mask_inputs: torch.Tensor,
+    ) -> HeadOutput:
+        """Turn a binary mask prompt [B, 1, S, S] directly into output logits (no decoding),
+        with an object pointer from the SAM heads prompted by the downsampled mask."""
+        scale, bias = 20.0, -10.0  # logits of +10 inside and -10 outside
+        mask_f = mask_inputs.float()
+        high = mask_f * scale + bias
+        low = F.interpolate(
+            high, size=(high.shape[-2] // 4, high.shape[-1] // 4), mode="bilinear", align_corners=False, antialias=True
+        )
+        ious = mask_f.new_ones(mask_f.shape[0], 1)
+        if self.config.use_obj_ptrs_in_encoder:
+            obj_ptr = self.forward_sam_heads(
+                backbone_features,
+                mask_inputs=self.mask_downsample(mask_f),
+                high_res_features=high_res_features,
+            ).obj_ptr  # already blended by the heads' own presence score; blended again below
+        else:
+            obj_ptr = torch.zeros(mask_f.shape[0], self.hidden_dim, device=mask_f.device)
+        present = (mask_f.flatten(1) > 0).any(dim=1, keepdim=True).float()  # [B, 1]
+        object_score_logits = scale * present + bias
+        if self.config.pred_obj_scores:
+            if self.config.fixed_no_obj_ptr:
+                obj_ptr = present * obj_ptr
+            obj_ptr = obj_ptr + (1 - present) * self.no_obj_ptr
+        return HeadOutput(low, high, ious, low, high, obj_ptr, object_score_logits)
+
+
+    # ------------------------------------------------------------------ memory
+    def condition_on_memory(
+        self,
+        features: torch.Tensor,
+        position: torch.Tensor,
+        memories: list[MemoryInput],
+        pointers: list[PointerInput],
+        *,
+        is_init_cond_frame: bool,
+        pointer_window: int,
+    ) -> torch.Tensor:
+        """Fuse the current frame's lowest-level features with the memory bank.
+
+        features, position: [B, C, h, w]; memories and pointers as selected by the memory-bank
+        policy; ``pointer_window`` is the effective pointer window (the temporal encodings of
+        pointers are normalized by ``pointer_window - 1``). Returns [B, C, h, w].
+        """
+        b, c, h, w = features.shape
+        if self.num_maskmem == 0:
+            return features
+        if is_init_cond_frame:
+            if self.config.directly_add_no_mem_embed:
+                return self.add_no_memory_embedding(features)
+            memory = self.no_mem_embed.expand(b, 1, self.mem_dim)
+            memory_pos = self.no_mem_pos_enc.expand(b, 1, self.mem_dim)
+            num_ptr_tokens = 0
+        else:
+            tokens, token_pos = [], []
+            for mem in memories:
+                tokens.append(mem.features.flatten(2).transpose(1, 2).float())  # [B, hw, C_mem]
+                tpos = self.maskmem_tpos_enc[self.num_maskmem - mem.slot - 1].view(1, 1, -1)
+                token_pos.append(mem.pos_enc.flatten(2).transpose(1, 2).float() + tpos)
+            num_ptr_tokens = 0
+            if self.config.use_obj_ptrs_in_encoder and pointers:
+                ptrs = torch.stack([p.pointer for p in pointers], dim=1).float()  # [B, P, C]
+                if self.config.add_tpos_enc_to_obj_ptrs:
+                    tpos_dim = c if self.config.proj_tpos_enc_in_obj_ptrs else self.mem_dim
+                    offsets = torch.tensor([p.offset for p in pointers], device=features.device)
+                    ptr_pos = temporal_sine_encoding(offsets / (pointer_window - 1), dim=tpos_dim)
+                    ptr_pos = self.obj_ptr_tpos_proj(ptr_pos).unsqueeze(0).expand(b, -1, self.mem_dim)
+                else:
+                    ptr_pos = ptrs.new_zeros(b, len(pointers), self.mem_dim)
+                if self.mem_dim < c:
+                    # each pointer becomes c / mem_dim tokens of mem_dim channels
+                    split = c // self.mem_dim
+                    ptrs = ptrs.reshape(b, -1, split, self.mem_dim).flatten(1, 2)  # [B, P*split, C_mem]
+                    ptr_pos = ptr_pos.repeat_interleave(split, dim=1)
+                tokens.append(ptrs)
+                token_pos.append(ptr_pos.float())
+                num_ptr_tokens = ptrs.shape[1]
+            if not tokens:
+                raise ValueError("a frame that is not an initial conditioning frame needs at least one memory")
+            memory = torch.cat(tokens, dim=1)
+            memory_pos = torch.cat(token_pos, dim=1)
+
+        curr = features.flatten(2).transpose(1, 2)  # [B, hw, C]
+        curr_pos = position.flatten(2).transpose(1, 2)
+        out = self.memory_attention(curr, curr_pos, memory, memory_pos, num_obj_ptr_tokens=num_ptr_tokens)
+        return out.transpose(1, 2).reshape(b, c, h, w)
+
+    def encode_memory(
+        self,
+        features: torch.Tensor,
+        high_res_masks: torch.Tensor,
+        object_score_logits: torch.Tensor,
+        is_mask_from_pts: torch.Tensor | bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode a frame's features [B, C, h, w] and predicted mask logits [B, 1, S, S] into a memory.
+
+        ``is_mask_from_pts`` ([B] bool or one bool): masks from clicks are binarized first when
+        the config says so. Returns memory features and position encoding, [B, C_mem, h, w].
+        """
+        c = self.config
+        if c.binarize_mask_from_pts_for_mem_enc and not self.training:
+            binarize = torch.as_tensor(is_mask_from_pts, device=high_res_masks.device).reshape(-1, 1, 1, 1)
+            mask_for_mem = torch.where(binarize, (high_res_masks > 0).float(), torch.sigmoid(high_res_masks))
+        else:
+            mask_for_mem = torch.sigmoid(high_res_masks)
+        if c.sigmoid_scale_for_mem_enc != 1.0:
+            mask_for_mem = mask_for_mem * c.sigmoid_scale_for_mem_enc
+        if c.sigmoid_bias_for_mem_enc != 0.0:
+            mask_for_mem = mask_for_mem + c.sigmoid_bias_for_mem_enc
+        mem_features, mem_pos = self.memory_encoder(features, mask_for_mem)
+        if self.no_obj_embed_spatial is not None:
+            absent = 1.0 - (object_score_logits > 0).float()  # [B, 1]
+            mem_features = mem_features + absent[..., None, None] * self.no_obj_embed_spatial[..., None, None]
+        return mem_features, mem_pos
+
+
+def non_overlapping_logits(masks: torch.Tensor) -> torch.Tensor:
+    """Keep, at each pixel, only the highest-scoring object: others are clamped to <= -10.
+
+    masks: [N_objects, 1, H, W] logits -> same shape.
+    """
+    if masks.shape[0] == 1:
+        return masks
+    winner = masks.argmax(dim=0, keepdim=True)
+    own = torch.arange(masks.shape[0], device=masks.device)[:, None, None, None]
+    return torch.where(winner == own, masks, masks.clamp(max=-10.0))

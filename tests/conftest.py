@@ -1,0 +1,59 @@
+"""Shared test fixtures: where the parity fixtures live, and a model built from them."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SAMSTREAM_SHARED", REPO.parent / "shared"))
+PARITY = SHARED / "fixtures" / "parity"
+MANIFESTS = SHARED / "fixtures" / "manifests"
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.fail(f"fixture missing: {path} (set SAMSTREAM_SHARED to the shared/ folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def parity_dir() -> Path:
+    return _require(PARITY)
+
+
+@pytest.fixture(scope="session")
+def manifests_dir() -> Path:
+    return _require(MANIFESTS)
+
+
+@pytest.fixture(scope="session")
+def parity_cases(parity_dir) -> list[dict]:
+    return json.loads((parity_dir / "cases.json").read_text())["cases"]
+
+
+@pytest.fixture(scope="session")
+def expected(parity_dir):
+    return np.load(parity_dir / "expected.npz")
+
+
+@pytest.fixture(scope="session")
+def parity_model(parity_dir):
+    """The fixture model, built like the reference's image builder (apply_postprocessing=True)."""
+    from samstream.build import build_model
+
+    return build_model(parity_dir / "model.yaml", parity_dir / "model.pt")
+
+
+@pytest.fixture(scope="session")
+def tiny_random_model():
+    """A small random-weight model (the parity config), for tests that need any model."""
+    from samstream.build import build_model
+    from samstream.config import load_config
+
+    config, _ = load_config(_require(PARITY) / "model.yaml")
+    return build_model(config)
