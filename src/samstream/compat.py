@@ -20,8 +20,10 @@ from .image.predictor import ImagePredictor
 from .image.prompts import Prompt
 from .image.transforms import coords_to_model
 from .modeling.sam2 import SAM2Model
+from .video.predictor import VideoPredictor, VideoPredictorOptions
+from .video.state import VideoSession
 
-__all__ = ["build_sam2", "SAM2ImagePredictor"]
+__all__ = ["build_sam2", "build_sam2_video_predictor", "SAM2ImagePredictor", "SAM2VideoPredictor"]
 
 
 def build_sam2(
@@ -214,3 +216,137 @@ class SAM2ImagePredictor:
         if not return_logits:
             masks_np = masks_np.astype(bool)
         return masks_np, squeeze(ious), squeeze(low_res)
+
+
+_VIDEO_OPTION_NAMES = ("fill_hole_area", "non_overlap_masks", "clear_non_cond_mem_around_input", "add_all_frames_to_correct_as_cond")
+
+
+def build_sam2_video_predictor(
+    config_file: str | Path,
+    ckpt_path: str | Path | None = None,
+    device: str | torch.device = "cuda",
+    mode: str = "eval",
+    hydra_overrides_extra: list[str] | None = None,
+    apply_postprocessing: bool = True,
+    vos_optimized: bool = False,
+    **options,
+) -> "SAM2VideoPredictor":
+    """Build the video predictor like the reference. ``options``: fill_hole_area, non_overlap_masks,
+    clear_non_cond_mem_around_input, add_all_frames_to_correct_as_cond. Defaults come from the
+    config file, then ``apply_postprocessing`` (fill_hole_area=8), then these options."""
+    unknown = sorted(set(options) - set(_VIDEO_OPTION_NAMES))
+    if unknown:
+        raise TypeError(f"unknown video predictor option(s) {unknown}; valid: {list(_VIDEO_OPTION_NAMES)}")
+    if hydra_overrides_extra:
+        raise ValueError("hydra_overrides_extra is not supported: pass the options as keyword arguments")
+    if mode not in ("eval", "train"):
+        raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+    from .build import resolve_config
+
+    _, yaml_options = resolve_config(config_file)
+    values = {name: getattr(yaml_options, name) for name in _VIDEO_OPTION_NAMES}
+    if apply_postprocessing:
+        values["fill_hole_area"] = 8
+    values.update(options)
+    model = build_model(
+        config_file, ckpt_path, device=_check_device(device), apply_postprocessing=apply_postprocessing, for_video=True
+    )
+    if vos_optimized:
+        model.compile_for_video()
+    if mode == "train":
+        model.train()
+    return SAM2VideoPredictor(model, VideoPredictorOptions(**values))
+
+
+class SAM2VideoPredictor:
+    """The reference video predictor's interface over :class:`samstream.video.predictor.VideoPredictor`.
+
+    ``init_state`` returns the session (a :class:`VideoSession`) that the other methods take as
+    ``inference_state``; masks are logits of shape (objects, 1, H, W) at the video's size.
+    """
+
+    def __init__(self, model: SAM2Model, options: VideoPredictorOptions | None = None) -> None:
+        self._engine = VideoPredictor(model, options)
+        self.model = model
+
+    @property
+    def image_size(self) -> int:
+        return self.model.image_size
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    @property
+    def fill_hole_area(self) -> int:
+        return self._engine.options.fill_hole_area
+
+    @property
+    def non_overlap_masks(self) -> bool:
+        return self._engine.options.non_overlap_masks
+
+    @property
+    def clear_non_cond_mem_around_input(self) -> bool:
+        return self._engine.options.clear_non_cond_mem_around_input
+
+    @property
+    def add_all_frames_to_correct_as_cond(self) -> bool:
+        return self._engine.options.add_all_frames_to_correct_as_cond
+
+    @classmethod
+    def from_pretrained(cls, model_id: str, **kwargs) -> "SAM2VideoPredictor":
+        """Build from an official name (e.g. ``"facebook/sam2.1-hiera-tiny"``), downloading the weights."""
+        from .hub import resolve_checkpoint
+
+        return build_sam2_video_predictor(model_id, resolve_checkpoint(model_id), device=kwargs.pop("device", "cpu"), **kwargs)
+
+    def init_state(
+        self,
+        video_path,
+        offload_video_to_cpu: bool = False,
+        offload_state_to_cpu: bool = False,
+        async_loading_frames: bool = False,
+    ) -> VideoSession:
+        """Open a video (frame folder, video file, array or iterable). Frames are always decoded
+        lazily on the CPU, so ``offload_video_to_cpu`` and ``async_loading_frames`` need no work."""
+        return self._engine.init_state(video_path, offload_state_to_cpu=offload_state_to_cpu)
+
+    def add_new_points_or_box(
+        self,
+        inference_state: VideoSession,
+        frame_idx: int,
+        obj_id: int,
+        points=None,
+        labels=None,
+        clear_old_points: bool = True,
+        normalize_coords: bool = True,
+        box=None,
+    ):
+        return self._engine.add_new_points_or_box(
+            inference_state, frame_idx, obj_id, points, labels, clear_old_points, normalize_coords, box
+        )
+
+    def add_new_points(self, *args, **kwargs):
+        """Older name of :meth:`add_new_points_or_box`."""
+        return self.add_new_points_or_box(*args, **kwargs)
+
+    def add_new_mask(self, inference_state: VideoSession, frame_idx: int, obj_id: int, mask):
+        return self._engine.add_new_mask(inference_state, frame_idx, obj_id, mask)
+
+    def propagate_in_video(
+        self,
+        inference_state: VideoSession,
+        start_frame_idx: int | None = None,
+        max_frame_num_to_track: int | None = None,
+        reverse: bool = False,
+    ):
+        yield from self._engine.propagate_in_video(inference_state, start_frame_idx, max_frame_num_to_track, reverse)
+
+    def clear_all_prompts_in_frame(self, inference_state: VideoSession, frame_idx: int, obj_id: int, need_output: bool = True):
+        return self._engine.clear_all_prompts_in_frame(inference_state, frame_idx, obj_id, need_output)
+
+    def remove_object(self, inference_state: VideoSession, obj_id: int, strict: bool = False, need_output: bool = True):
+        return self._engine.remove_object(inference_state, obj_id, strict, need_output)
+
+    def reset_state(self, inference_state: VideoSession) -> None:
+        self._engine.reset_state(inference_state)

@@ -175,6 +175,13 @@ class SAM2Model(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def compile_for_video(self) -> None:
+        """torch.compile the parts with fixed shapes per video (the reference's ``vos_optimized``):
+        the image encoder, the memory encoder and the mask decoder. The first frames are slow."""
+        self.image_encoder.forward = torch.compile(self.image_encoder.forward, dynamic=False)
+        self.memory_encoder.forward = torch.compile(self.memory_encoder.forward, dynamic=False)
+        self.sam_mask_decoder.forward = torch.compile(self.sam_mask_decoder.forward, dynamic=False)
+
     # ------------------------------------------------------------------ image features
     def encode_images(self, images: torch.Tensor) -> FrameFeatures:
         """Normalized images [B, 3, S, S] -> the features the heads use (see :class:`FrameFeatures`)."""

@@ -42,13 +42,14 @@ class MemoryPolicy:
 class MemorySelection:
     """The memory bank of one frame.
 
-    memories: (frame index, temporal slot) pairs; slot 0 for conditioning frames, else
-    1..num_maskmem-1 where num_maskmem-1 is the adjacent frame. pointers: (frame index,
-    temporal offset) pairs. pointer_window: normalizer of the pointer offsets (+1).
+    memories: (frame index, temporal slot) pairs; slot 0 for selected conditioning frames, else
+    1..num_maskmem-1 where num_maskmem-1 is the adjacent frame (a tracked frame, or a
+    conditioning frame left out of the selection). pointers: (frame index, temporal offset,
+    from a selected conditioning frame) triples. pointer_window: normalizer of the offsets (+1).
     """
 
     memories: tuple[tuple[int, int], ...]
-    pointers: tuple[tuple[int, int], ...]
+    pointers: tuple[tuple[int, int, bool], ...]
     pointer_window: int
 
 
@@ -112,7 +113,7 @@ def select_memories(
         if has_memory(t):
             memories.append((t, slot))
 
-    pointers: list[tuple[int, int]] = []
+    pointers: list[tuple[int, int, bool]] = []
     window = policy.max_obj_ptrs if num_frames is None else min(num_frames, policy.max_obj_ptrs)
     if policy.use_obj_ptrs:
         sign = -1 if reverse else 1
@@ -120,11 +121,11 @@ def select_memories(
             if policy.only_obj_ptrs_in_the_past and not (t >= frame_idx if reverse else t <= frame_idx):
                 continue
             offset = (frame_idx - t) * sign if policy.signed_ptr_offsets else abs(frame_idx - t)
-            pointers.append((t, offset))
+            pointers.append((t, offset, True))
         for dt in range(1, window):
             t = frame_idx + dt if reverse else frame_idx - dt
             if t < 0 or (num_frames is not None and t >= num_frames):
                 break
             if has_memory(t):
-                pointers.append((t, dt))
+                pointers.append((t, dt, False))
     return MemorySelection(memories=tuple(memories), pointers=tuple(pointers), pointer_window=window)
