@@ -92,7 +92,7 @@ class VideoPredictor:
             streaming=streaming,
             feature_cache_size=self.options.feature_cache_size,
         )
-        if frames.num_frames != 0:
+        if frames.num_frames:
             self._features(session, 0)  # warm up like the reference (and check frame 0 decodes)
         return session
 

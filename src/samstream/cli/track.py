@@ -1,0 +1,229 @@
+"""``samstream track VIDEO_OR_FOLDER --point FRAME:X,Y[:OBJ[:LABEL]] ... --output-dir DIR``."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .common import CliError, EXIT_RUNTIME, add_model_arguments, autocast_context, load_model_from_args, parse_floats
+
+FORMAT_OUTPUTS = {"png": "", "palette": "", "rle": "masks.rle.jsonl", "mp4": "overlay.mp4"}
+
+
+@dataclass
+class FramePrompt:
+    """Everything given for one object on one frame."""
+
+    points: list[list[float]] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    box: list[float] | None = None
+    mask_path: Path | None = None
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("track", help="segment objects on some frames and track them through a video")
+    p.add_argument("video", type=Path, help="video file (any format PyAV reads) or a folder of frames")
+    p.add_argument(
+        "--point",
+        action="append",
+        default=[],
+        metavar="FRAME:X,Y[:OBJ[:LABEL]]",
+        help="a click in pixels on a frame; OBJ defaults to 1, LABEL to 1 (0 = background); repeatable",
+    )
+    p.add_argument("--box", action="append", default=[], metavar="FRAME:X0,Y0,X1,Y1[:OBJ]", help="a box; repeatable")
+    p.add_argument("--mask", action="append", default=[], metavar="FRAME:PNG[:OBJ]", help="a mask image; repeatable")
+    p.add_argument("--output-dir", type=Path, required=True, help="output folder")
+    p.add_argument(
+        "--format",
+        choices=sorted(FORMAT_OUTPUTS),
+        default="png",
+        help="png: one PNG per object per frame (SA-V layout); palette: one DAVIS palette PNG per frame; "
+        "rle: COCO RLE JSON lines; mp4: the video with masks overlaid (default: %(default)s)",
+    )
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="process frames in order keeping only what the memory can still use (memory flat in video length)",
+    )
+    p.add_argument("--reverse", action="store_true", help="track backwards from the last prompted frame")
+    p.add_argument("--fill-hole-area", type=int, default=8, help="fill mask holes up to this area (default: %(default)s)")
+    add_model_arguments(p)
+    p.set_defaults(run=run)
+
+
+def _split(text: str, flag: str, parts: tuple[int, ...]) -> list[str]:
+    pieces = text.split(":")
+    if len(pieces) not in parts:
+        raise CliError(f"{flag} {text!r}: expected the form {_FORMS[flag]}")
+    return pieces
+
+
+_FORMS = {"--point": "FRAME:X,Y[:OBJ[:LABEL]]", "--box": "FRAME:X0,Y0,X1,Y1[:OBJ]", "--mask": "FRAME:PNG[:OBJ]"}
+
+
+def _int(text: str, flag: str, what: str, whole: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise CliError(f"{flag} {whole!r}: {what} must be an integer, got {text!r}") from None
+    if value < 0:
+        raise CliError(f"{flag} {whole!r}: {what} must be >= 0")
+    return value
+
+
+def parse_prompts(args: argparse.Namespace) -> dict[tuple[int, int], FramePrompt]:
+    """(frame, obj_id) -> prompt, from the --point/--box/--mask flags."""
+    prompts: dict[tuple[int, int], FramePrompt] = {}
+    for text in args.point:
+        parts = _split(text, "--point", (2, 3, 4))
+        frame = _int(parts[0], "--point", "FRAME", text)
+        xy = parse_floats(parts[1], (2,), "--point")
+        obj = _int(parts[2], "--point", "OBJ", text) if len(parts) > 2 else 1
+        label = _int(parts[3], "--point", "LABEL", text) if len(parts) > 3 else 1
+        if label not in (0, 1):
+            raise CliError(f"--point {text!r}: LABEL must be 1 (foreground) or 0 (background)")
+        p = prompts.setdefault((frame, obj), FramePrompt())
+        p.points.append(xy)
+        p.labels.append(label)
+    for text in args.box:
+        parts = _split(text, "--box", (2, 3))
+        frame = _int(parts[0], "--box", "FRAME", text)
+        box = parse_floats(parts[1], (4,), "--box")
+        if box[2] < box[0] or box[3] < box[1]:
+            raise CliError(f"--box {text!r}: needs X1 >= X0 and Y1 >= Y0")
+        obj = _int(parts[2], "--box", "OBJ", text) if len(parts) > 2 else 1
+        p = prompts.setdefault((frame, obj), FramePrompt())
+        if p.box is not None:
+            raise CliError(f"--box {text!r}: object {obj} already has a box on frame {frame}")
+        p.box = box
+    for text in args.mask:
+        parts = _split(text, "--mask", (2, 3))
+        frame = _int(parts[0], "--mask", "FRAME", text)
+        obj = _int(parts[2], "--mask", "OBJ", text) if len(parts) > 2 else 1
+        p = prompts.setdefault((frame, obj), FramePrompt())
+        if p.points or p.box is not None:
+            raise CliError(f"--mask {text!r}: object {obj} on frame {frame} already has clicks or a box")
+        p.mask_path = Path(parts[1])
+    if not prompts:
+        raise CliError("give at least one --point, --box or --mask")
+    return prompts
+
+
+def _load_mask(path: Path, height: int, width: int) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise CliError(f"--mask: file not found: {path}")
+    try:
+        with Image.open(path) as img:
+            arr = np.asarray(img.convert("L"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise CliError(f"--mask: cannot read {path}: {exc}") from None
+    if arr.shape != (height, width):
+        raise CliError(f"--mask {path}: mask is {arr.shape[1]}x{arr.shape[0]} but the video is {width}x{height}")
+    return arr > 0
+
+
+def _validate(prompts, num_frames: int | None, height: int, width: int) -> dict[tuple[int, int], np.ndarray]:
+    """Check every prompt against the video before anything is written; load mask files."""
+    masks = {}
+    for (frame, obj), p in prompts.items():
+        if num_frames is not None and frame >= num_frames:
+            raise CliError(f"prompt for object {obj} is on frame {frame}, but the video has {num_frames} frames (0..{num_frames - 1})")
+        for x, y in p.points:
+            if not (0 <= x < width and 0 <= y < height):
+                raise CliError(f"click {x:g},{y:g} on frame {frame} is outside the {width}x{height} video")
+        if p.box is not None:
+            x0, y0, x1, y1 = p.box
+            if x1 < 0 or y1 < 0 or x0 >= width or y0 >= height:
+                raise CliError(f"box {p.box} on frame {frame} lies outside the {width}x{height} video")
+        if p.mask_path is not None:
+            masks[(frame, obj)] = _load_mask(p.mask_path, height, width)
+    return masks
+
+
+def _apply_prompt(add_points, add_mask, frame: int, obj: int, p: FramePrompt, mask: np.ndarray | None):
+    if mask is not None:
+        return add_mask(frame, obj, mask)
+    return add_points(
+        frame,
+        obj,
+        np.array(p.points) if p.points else None,
+        np.array(p.labels) if p.points else None,
+        p.box,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from ..io.writers import make_writer
+    from ..video.frames import FrameSourceError, open_frame_source
+    from ..video.predictor import VideoPredictor, VideoPredictorOptions
+    from ..video.streaming import StreamingTracker
+
+    prompts = parse_prompts(args)
+    if args.fill_hole_area < 0:
+        raise CliError("--fill-hole-area must be >= 0")
+    if args.format == "mp4" and args.reverse:
+        raise CliError("--format mp4 writes frames in playing order: it cannot be combined with --reverse")
+    model = load_model_from_args(args, for_video=True)
+    try:
+        source = open_frame_source(args.video, model.image_size)
+    except (FileNotFoundError, FrameSourceError, ValueError, TypeError) as exc:
+        raise CliError(str(exc)) from None
+    n, height, width = source.num_frames, source.video_height, source.video_width
+    mask_prompts = _validate(prompts, n, height, width)
+    options = VideoPredictorOptions(fill_hole_area=args.fill_hole_area)
+
+    out_name = FORMAT_OUTPUTS[args.format]
+    output = args.output_dir / out_name if out_name else args.output_dir
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    writer = make_writer(args.format, output, video_height=height, video_width=width, fps=source.fps or 25.0, frames=source)
+    written = 0
+    try:
+        with writer, autocast_context(args):
+            if args.stream:
+                tracker = StreamingTracker(model, options)
+                by_frame: dict[int, list[tuple[int, FramePrompt]]] = {}
+                for (frame, obj), p in prompts.items():
+                    by_frame.setdefault(frame, []).append((obj, p))
+                for t in tqdm(range(n), desc="track (stream)", unit="frame"):
+                    result = tracker.add_frame(source.get_rgb(t))
+                    for obj, p in sorted(by_frame.get(t, []), key=lambda item: item[0]):
+                        result = _apply_prompt(
+                            lambda f, o, pts, lab, box: tracker.add_points(o, pts, lab, box=box),
+                            lambda f, o, m: tracker.add_mask(o, m),
+                            t,
+                            obj,
+                            p,
+                            mask_prompts.get((t, obj)),
+                        )
+                    frame_idx, obj_ids, logits = result
+                    if obj_ids:
+                        writer.write(frame_idx, obj_ids, (logits[:, 0] > 0).cpu().numpy())
+                        written += 1
+            else:
+                predictor = VideoPredictor(model, options)
+                session = predictor.init_state(source)
+                for (frame, obj), p in sorted(prompts.items()):
+                    _apply_prompt(
+                        lambda f, o, pts, lab, box: predictor.add_new_points_or_box(session, f, o, pts, lab, box=box),
+                        lambda f, o, m: predictor.add_new_mask(session, f, o, m),
+                        frame,
+                        obj,
+                        p,
+                        mask_prompts.get((frame, obj)),
+                    )
+                frames = [frame for frame, _ in prompts]
+                start = max(frames) if args.reverse else min(frames)
+                for frame_idx, obj_ids, logits in predictor.propagate_in_video(session, start, reverse=args.reverse):
+                    writer.write(frame_idx, obj_ids, (logits[:, 0] > 0).cpu().numpy())
+                    written += 1
+    except (FrameSourceError, ValueError, IndexError, KeyError) as exc:
+        raise CliError(f"{exc} ({written} frames were written completely to {args.output_dir})", EXIT_RUNTIME) from None
+    print(f"tracked {len({obj for _, obj in prompts})} object(s) over {written} frames -> {output}")
+    return 0
