@@ -1,0 +1,71 @@
+"""Strict checkpoint loading (official .pt and safetensors) with errors that list the keys."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from samstream.build import build_model
+from samstream.checkpoint import CheckpointError, load_weights, read_state_dict, save_safetensors
+from samstream.config import load_config
+from samstream.modeling.sam2 import SAM2Model
+
+
+@pytest.fixture(scope="module")
+def fresh_model(parity_dir):
+    config, _ = load_config(parity_dir / "model.yaml")
+    return SAM2Model(config)
+
+
+def test_official_format_loads_strictly(parity_dir, fresh_model):
+    load_weights(fresh_model, parity_dir / "model.pt")
+    ref = torch.load(parity_dir / "model.pt", weights_only=True)["model"]
+    for key, value in fresh_model.state_dict().items():
+        torch.testing.assert_close(value, ref[key], rtol=0, atol=0)
+
+
+def test_safetensors_round_trip(tmp_path, parity_dir):
+    model = build_model(parity_dir / "model.yaml", parity_dir / "model.pt")
+    path = tmp_path / "w.safetensors"
+    save_safetensors(model, path)
+    assert not list(tmp_path.glob("*.tmp"))
+    again = build_model(parity_dir / "model.yaml", path)
+    for (k, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
+
+
+def test_missing_unexpected_and_misshaped_keys_are_listed(tmp_path, parity_dir, fresh_model):
+    state = dict(torch.load(parity_dir / "model.pt", weights_only=True)["model"])
+    state.pop("no_mem_embed")
+    state["extra.weight"] = torch.zeros(3)
+    state["maskmem_tpos_enc"] = torch.zeros(1, 2, 3)
+    path = tmp_path / "bad.pt"
+    torch.save({"model": state}, path)
+    with pytest.raises(CheckpointError) as err:
+        load_weights(fresh_model, path)
+    text = str(err.value)
+    assert "no_mem_embed" in text and "extra.weight" in text and "maskmem_tpos_enc" in text
+    assert "missing" in text and "unexpected" in text and "shape" in text
+
+
+def test_unreadable_and_missing_files(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_state_dict(tmp_path / "nope.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="junk.pt"):
+        read_state_dict(junk)
+    torch.save({"model": 3}, tmp_path / "odd.pt")
+    with pytest.raises(CheckpointError, match="state dict"):
+        read_state_dict(tmp_path / "odd.pt")
+
+
+def test_weights_only_refuses_pickled_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"model": Evil()}, path)
+    with pytest.raises(CheckpointError):
+        read_state_dict(path)
