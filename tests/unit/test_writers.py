@@ -241,8 +241,14 @@ def test_overlay_video_abort_and_errors(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="boom"):
         with OverlayVideoWriter(path, 5, lambda i: frames[i]) as writer:
             writer.write(0, [1], make_masks(0, 1))
+            writer.write(1, [1], make_masks(1, 1))
             raise RuntimeError("boom")
-    assert not path.exists() and temp_files(tmp_path) == []
+    # the frames done before the failure survive as a complete, shorter video
+    assert path.exists() and temp_files(tmp_path) == []
+    import av
+
+    with av.open(str(path)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 2
     with pytest.raises(ValueError, match="fps"):
         OverlayVideoWriter(path, 0, lambda i: frames[i])
     with pytest.raises(TypeError, match="frames"):

@@ -446,7 +446,8 @@ class OverlayVideoWriter(MaskWriter):
     libx264 (or mpeg4 when x264 is missing), yuv420p; odd widths / heights are
     padded by one replicated pixel row / column to be even.  Output goes to
     ``<path>.partial`` and is renamed to ``path`` by :meth:`close`; :meth:`abort`
-    (also on an exception inside ``with``) deletes the partial file.  If no
+    (also on an exception inside ``with``) finishes the frames already encoded into a
+    complete, shorter video (the partial file is deleted only if that fails).  If no
     frame was written, no file is created.
 
     Args:
@@ -546,6 +547,11 @@ class OverlayVideoWriter(MaskWriter):
         os.replace(self.partial_path, self.path)
 
     def _discard(self) -> None:
+        try:
+            self._finish()  # keep what was done: a valid video of the frames written so far
+            return
+        except Exception:  # noqa: BLE001 - the encoder itself failed: fall back to deleting
+            pass
         if self._container is not None:
             try:
                 self._container.close()
