@@ -387,7 +387,7 @@ class VideoPredictor:
         return self._final(low_res)
 
     # ------------------------------------------------------------------ propagation
-    def _preflight(self, session: VideoSession) -> None:
+    def prepare_tracking(self, session: VideoSession) -> None:
         """Encode the memories of prompted frames and move them into the memory bank."""
         if not session.objects:
             raise RuntimeError("no object has a prompt yet: add points, a box or a mask first")
@@ -439,7 +439,7 @@ class VideoPredictor:
 
         Yields (frame index, object ids, logits [N, 1, H, W] at video resolution) frame by frame.
         """
-        self._preflight(session)
+        self.prepare_tracking(session)
         n = session.num_frames
         if start_frame_idx is None:
             start_frame_idx = min(t for tr in session.objects.values() for t in tr.cond)

@@ -116,7 +116,7 @@ class StreamingTracker:
         if not session.objects:
             empty = torch.empty(0, 1, session.video_height, session.video_width, device=session.device)
             return idx, [], empty
-        self._engine._preflight(session)
+        self._engine.prepare_tracking(session)
         return self._engine.track_frame(session, idx, reverse=False)
 
     def add_points(self, obj_id: int, points=None, labels=None, *, box=None, clear_old_points: bool = True) -> FrameResult:
