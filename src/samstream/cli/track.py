@@ -50,6 +50,20 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--reverse", action="store_true", help="track backwards from the last prompted frame")
     p.add_argument("--fill-hole-area", type=int, default=8, help="fill mask holes up to this area (default: %(default)s)")
+    every = p.add_argument_group("find and track everything")
+    every.add_argument(
+        "--everything", action="store_true", help="discover objects automatically on the first frame and track them all"
+    )
+    every.add_argument(
+        "--detect-every", type=int, default=0, metavar="N", help="look for new objects every N frames (default: first frame only)"
+    )
+    every.add_argument(
+        "--new-object-iou", type=float, default=0.5, help="a found mask is new below this IoU with tracked masks (default: %(default)s)"
+    )
+    every.add_argument("--points-per-side", type=int, default=16, help="generator grid (default: %(default)s)")
+    every.add_argument("--pred-iou-thresh", type=float, default=0.8, help="generator filter (default: %(default)s)")
+    every.add_argument("--stability-score-thresh", type=float, default=0.95, help="generator filter (default: %(default)s)")
+    every.add_argument("--max-objects", type=int, default=100, help="most objects to track (default: %(default)s)")
     add_model_arguments(p)
     p.set_defaults(run=run)
 
@@ -165,9 +179,18 @@ def run(args: argparse.Namespace) -> int:
     from ..video.predictor import VideoPredictor, VideoPredictorOptions
     from ..video.streaming import StreamingTracker
 
-    prompts = parse_prompts(args)
+    if args.everything:
+        if args.point or args.box or args.mask:
+            raise CliError("--everything finds the objects itself: it takes no --point, --box or --mask")
+        if args.reverse:
+            raise CliError("--everything tracks forward: it cannot be combined with --reverse")
+        prompts = {}
+    else:
+        prompts = parse_prompts(args)
     if args.fill_hole_area < 0:
         raise CliError("--fill-hole-area must be >= 0")
+    if args.stream and args.reverse:
+        raise CliError("--stream processes frames as they come: it cannot be combined with --reverse")
     if args.format == "mp4" and args.reverse:
         raise CliError("--format mp4 writes frames in playing order: it cannot be combined with --reverse")
     model = load_model_from_args(args, for_video=True)
@@ -186,7 +209,15 @@ def run(args: argparse.Namespace) -> int:
     written = 0
     try:
         with writer, autocast_context(args):
-            if args.stream:
+            if args.everything:
+                tracker = _everything_tracker(args, model, options)
+                session = tracker.predictor.init_state(source, streaming=args.stream)
+                for frame_idx, obj_ids, logits in tracker.run(session):
+                    writer.write(frame_idx, obj_ids, (logits[:, 0] > 0).cpu().numpy())
+                    written += 1
+                found = len(session.objects)
+                print(f"found {found} object(s)")
+            elif args.stream:
                 tracker = StreamingTracker(model, options)
                 by_frame: dict[int, list[tuple[int, FramePrompt]]] = {}
                 for (frame, obj), p in prompts.items():
@@ -225,5 +256,27 @@ def run(args: argparse.Namespace) -> int:
                     written += 1
     except (FrameSourceError, ValueError, IndexError, KeyError) as exc:
         raise CliError(f"{exc} ({written} frames were written completely to {args.output_dir})", EXIT_RUNTIME) from None
-    print(f"tracked {len({obj for _, obj in prompts})} object(s) over {written} frames -> {output}")
+    if not args.everything:
+        print(f"tracked {len({obj for _, obj in prompts})} object(s) over {written} frames -> {output}")
+    else:
+        print(f"wrote {written} frames -> {output}")
     return 0
+
+
+def _everything_tracker(args: argparse.Namespace, model, options):
+    from ..image.automatic import AutomaticMaskConfig, AutomaticMaskGenerator
+    from ..video.everything import DiscoveryOptions, EverythingTracker
+    from ..video.predictor import VideoPredictor
+
+    try:
+        config = AutomaticMaskConfig(
+            points_per_side=args.points_per_side,
+            pred_iou_thresh=args.pred_iou_thresh,
+            stability_score_thresh=args.stability_score_thresh,
+        )
+        discovery = DiscoveryOptions(
+            detect_every=args.detect_every, new_object_iou=args.new_object_iou, max_objects=args.max_objects
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return EverythingTracker(VideoPredictor(model, options), AutomaticMaskGenerator(model, config), discovery)

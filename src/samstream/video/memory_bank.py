@@ -59,7 +59,8 @@ def select_conditioning_frames(
     """Choose at most ``max_cond_frames`` conditioning frames (all when -1): the closest before
     the frame, the closest at or after it, then the temporally closest others.
 
-    Returns (selected, unselected), each in the order of ``cond_frames``.
+    Returns (selected, unselected): selected in the order chosen (before, after, then the
+    nearest others), unselected in the order of ``cond_frames``.
     """
     frames = list(cond_frames)
     if max_cond_frames == -1 or len(frames) <= max_cond_frames:

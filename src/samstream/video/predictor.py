@@ -72,6 +72,7 @@ class VideoPredictor:
         return self.model.device
 
     # ------------------------------------------------------------------ sessions
+    @torch.inference_mode()
     def init_state(
         self,
         source,
@@ -448,17 +449,25 @@ class VideoPredictor:
             isinstance(max_frame_num_to_track, bool) or int(max_frame_num_to_track) < 0
         ):
             raise ValueError(f"max_frame_num_to_track must be >= 0, got {max_frame_num_to_track}")
-        if n is None:
-            raise RuntimeError("this source has no known length: use StreamingTracker for live sources")
-        limit = n if max_frame_num_to_track is None else int(max_frame_num_to_track)
+        limit = None if max_frame_num_to_track is None else int(max_frame_num_to_track)
         if reverse:
-            end = max(start_frame_idx - limit, 0)
+            end = 0 if limit is None else max(start_frame_idx - limit, 0)
             order = range(start_frame_idx, end - 1, -1) if start_frame_idx > 0 else range(0)
+        elif n is None:
+            # a source of unknown length (an iterable): forward until it runs out
+            order = self._frames_until_exhausted(session, start_frame_idx, limit)
         else:
-            end = min(start_frame_idx + limit, n - 1)
+            end = n - 1 if limit is None else min(start_frame_idx + limit, n - 1)
             order = range(start_frame_idx, end + 1)
         for frame_idx in tqdm(order, desc="propagate", disable=not progress, leave=False):
             yield self.track_frame(session, frame_idx, reverse)
+
+    @staticmethod
+    def _frames_until_exhausted(session: VideoSession, start: int, limit: int | None) -> Iterator[int]:
+        t = start
+        while (limit is None or t <= start + int(limit)) and session.frames.has_frame(t):
+            yield t
+            t += 1
 
     def track_frame(self, session: VideoSession, frame_idx: int, reverse: bool) -> FrameResult:
         """Track every object on one frame (conditioning frames are reused as they are)."""
