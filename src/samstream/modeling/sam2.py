@@ -49,19 +49,6 @@ class FrameFeatures:
     def high_res(self) -> list[torch.Tensor] | None:
         return self.features[:-1] or None
 
-    def select(self, index: torch.Tensor | slice | int) -> "FrameFeatures":
-        """The features of some images of the batch (keeps the batch dimension)."""
-        if isinstance(index, int):
-            index = slice(index, index + 1)
-        return FrameFeatures([f[index] for f in self.features], [p[index] for p in self.position])
-
-    def expand(self, batch: int) -> "FrameFeatures":
-        """Broadcast a single frame's features to ``batch`` objects (a view, no copy)."""
-        return FrameFeatures(
-            [f.expand(batch, -1, -1, -1) for f in self.features],
-            [p.expand(batch, -1, -1, -1) for p in self.position],
-        )
-
 
 @dataclass
 class HeadOutput:
