@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .build import build_model
+from .image.automatic import SAM2AutomaticMaskGenerator
 from .image.predictor import ImagePredictor
 from .image.prompts import Prompt
 from .image.transforms import coords_to_model
@@ -23,7 +24,13 @@ from .modeling.sam2 import SAM2Model
 from .video.predictor import VideoPredictor, VideoPredictorOptions
 from .video.state import VideoSession
 
-__all__ = ["build_sam2", "build_sam2_video_predictor", "SAM2ImagePredictor", "SAM2VideoPredictor"]
+__all__ = [
+    "build_sam2",
+    "build_sam2_video_predictor",
+    "SAM2ImagePredictor",
+    "SAM2VideoPredictor",
+    "SAM2AutomaticMaskGenerator",
+]
 
 
 def build_sam2(

@@ -1,0 +1,203 @@
+"""``samstream everything IMAGE_OR_FOLDER --output-dir DIR``: all masks of one image or a folder.
+
+Writes one COCO-format file per run, ``DIR/annotations.json``::
+
+    {"info": {...options...},
+     "images": [{"id", "file_name", "width", "height"}, ...],
+     "annotations": [{"id", "image_id", "category_id": 1, "segmentation": {"size": [H, W], "counts": str},
+                      "area", "bbox": [x, y, w, h], "iscrowd": 0, "predicted_iou", "stability_score",
+                      "point_coords", "crop_box"}, ...],
+     "categories": [{"id": 1, "name": "object"}]}
+
+``segmentation`` is a COCO RLE (pycocotools ``mask.decode`` reads it). The file is
+rewritten atomically after every image, so it is always complete for the images done.
+``--png`` adds ``DIR/masks/<image>/<k>.png`` (0/255, k = annotation order) and
+``--overlay`` adds ``DIR/overlays/<image>.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .common import CliError, add_model_arguments, autocast_context, load_model_from_args
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+ANNOTATIONS_FILE = "annotations.json"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "everything",
+        help="find all masks of an image (or of every image in a folder) with a grid of point prompts",
+        description="Automatic mask generation; writes COCO-format annotations with RLE masks.",
+    )
+    p.add_argument("input", type=Path, metavar="IMAGE_OR_FOLDER", help="an image file, or a folder of images")
+    p.add_argument("--output-dir", type=Path, required=True, help="output folder")
+    p.add_argument("--png", action="store_true", help="also write every mask as a PNG")
+    p.add_argument("--overlay", action="store_true", help="also write each image with its masks drawn on it")
+    g = p.add_argument_group("generator options (defaults of the reference generator)")
+    g.add_argument("--points-per-side", type=int, default=32, help="grid points per image side (default: %(default)s)")
+    g.add_argument("--points-per-batch", type=int, default=64, help="points decoded together (default: %(default)s)")
+    g.add_argument("--pred-iou-thresh", type=float, default=0.8, help="minimum predicted IoU (default: %(default)s)")
+    g.add_argument(
+        "--stability-score-thresh", type=float, default=0.95, help="minimum stability score (default: %(default)s)"
+    )
+    g.add_argument("--stability-score-offset", type=float, default=1.0, help="(default: %(default)s)")
+    g.add_argument("--mask-threshold", type=float, default=0.0, help="logit cut for masks (default: %(default)s)")
+    g.add_argument("--box-nms-thresh", type=float, default=0.7, help="box IoU for NMS within a crop (default: %(default)s)")
+    g.add_argument("--crop-n-layers", type=int, default=0, help="layers of image crops (default: %(default)s)")
+    g.add_argument("--crop-nms-thresh", type=float, default=0.7, help="box IoU for NMS across crops (default: %(default)s)")
+    g.add_argument("--crop-overlap-ratio", type=float, default=512 / 1500, help="(default: 512/1500)")
+    g.add_argument("--crop-n-points-downscale-factor", type=int, default=1, help="(default: %(default)s)")
+    g.add_argument(
+        "--min-mask-region-area",
+        type=float,
+        default=0,
+        help="fill holes / remove islands up to this area in the low-res logits, as the reference (default: %(default)s)",
+    )
+    g.add_argument(
+        "--postprocess-small-regions",
+        action="store_true",
+        help="also clean holes and islands below --min-mask-region-area pixels at full resolution",
+    )
+    g.add_argument("--use-m2m", action="store_true", help="refine each mask once with its own logits")
+    g.add_argument("--single-mask", action="store_true", help="one mask per point instead of three")
+    g.add_argument(
+        "--max-image-megapixels", type=float, default=64.0, help="refuse larger images (default: %(default)s)"
+    )
+    add_model_arguments(p)
+    p.set_defaults(run=run)
+
+
+def _config_from_args(args: argparse.Namespace):
+    from dataclasses import fields
+
+    from ..image.automatic import AutomaticMaskConfig
+
+    try:
+        return AutomaticMaskConfig(
+            points_per_side=args.points_per_side,
+            points_per_batch=args.points_per_batch,
+            pred_iou_thresh=args.pred_iou_thresh,
+            stability_score_thresh=args.stability_score_thresh,
+            stability_score_offset=args.stability_score_offset,
+            mask_threshold=args.mask_threshold,
+            box_nms_thresh=args.box_nms_thresh,
+            crop_n_layers=args.crop_n_layers,
+            crop_nms_thresh=args.crop_nms_thresh,
+            crop_overlap_ratio=args.crop_overlap_ratio,
+            crop_n_points_downscale_factor=args.crop_n_points_downscale_factor,
+            min_mask_region_area=args.min_mask_region_area,
+            output_mode="coco_rle",
+            use_m2m=args.use_m2m,
+            multimask_output=not args.single_mask,
+            postprocess_small_regions=args.postprocess_small_regions,
+            max_image_megapixels=args.max_image_megapixels,
+        )
+    except ValueError as exc:
+        option = str(exc).split(" ", 1)[0]
+        if option in {f.name for f in fields(AutomaticMaskConfig)}:
+            raise CliError(f"--{option.replace('_', '-')}: {exc}") from None
+        raise CliError(str(exc)) from None
+
+
+def _list_images(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise CliError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {path}")
+        return images
+    raise CliError(f"input not found: {path}")
+
+
+def _output_names(paths: list[Path]) -> list[str]:
+    """A distinct file-system-safe name per image: its stem, or stem_ext when stems collide."""
+    stems = [p.stem for p in paths]
+    return [p.stem if stems.count(p.stem) == 1 else f"{p.stem}_{p.suffix.lstrip('.')}" for p in paths]
+
+
+def _load_rgb(path: Path) -> np.ndarray:
+    from ..image.transforms import load_image
+
+    try:
+        image = load_image(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    if image.dtype != np.uint8:
+        image = (image * 255.0 + 0.5).astype(np.uint8)
+    return image
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from ..image.amg_utils import decode_coco_rle
+    from ..image.automatic import AutomaticMaskGenerator
+    from ..io.atomic import atomic_save_png, atomic_write_json
+    from ..io.writers import overlay_masks
+
+    config = _config_from_args(args)
+    paths = _list_images(args.input)
+    names = _output_names(paths)
+    model = load_model_from_args(args)
+    generator = AutomaticMaskGenerator(model, config)
+    out_dir: Path = args.output_dir
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CliError(f"--output-dir {out_dir} exists and is not a folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    document: dict[str, Any] = {
+        "info": {
+            "description": "samstream everything",
+            "model": str(args.config) if args.config is not None else args.model,
+            "options": {k: v for k, v in vars(config).items() if k != "point_grids"},
+        },
+        "images": [],
+        "annotations": [],
+        "categories": [{"id": 1, "name": "object"}],
+    }
+    total = 0
+    for image_id, (path, name) in enumerate(tqdm(list(zip(paths, names)), desc="images", unit="image"), start=1):
+        image = _load_rgb(path)
+        height, width = image.shape[:2]
+        with autocast_context(args):
+            try:
+                masks = generator.generate(image)
+            except ValueError as exc:
+                raise CliError(f"{path}: {exc}") from None
+        document["images"].append({"id": image_id, "file_name": str(path), "width": width, "height": height})
+        for mask in masks:
+            total += 1
+            document["annotations"].append(
+                {
+                    "id": total,
+                    "image_id": image_id,
+                    "category_id": 1,
+                    "segmentation": mask.segmentation,
+                    "area": mask.area,
+                    "bbox": mask.bbox,
+                    "iscrowd": 0,
+                    "predicted_iou": mask.predicted_iou,
+                    "stability_score": mask.stability_score,
+                    "point_coords": mask.point_coords,
+                    "crop_box": mask.crop_box,
+                }
+            )
+        if args.png or args.overlay:
+            binary = decode_coco_rle([m.segmentation for m in masks], (height, width))
+            if args.png:
+                for k, mask_image in enumerate(binary):
+                    atomic_save_png(out_dir / "masks" / name / f"{k:04d}.png", mask_image.astype(np.uint8) * 255)
+            if args.overlay:
+                order = np.argsort([-m.area for m in masks], kind="stable")  # small masks drawn on top
+                drawn = overlay_masks(image, np.ascontiguousarray(binary[order]), [int(i) + 1 for i in order])
+                atomic_save_png(out_dir / "overlays" / f"{name}.png", drawn)
+        atomic_write_json(out_dir / ANNOTATIONS_FILE, document)
+    print(f"wrote {total} mask(s) of {len(paths)} image(s) to {out_dir / ANNOTATIONS_FILE}")
+    return 0
