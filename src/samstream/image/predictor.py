@@ -8,7 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..modeling.sam2 import SAM2Model
+from ..modeling.sam2 import FrameFeatures, SAM2Model
+from ..modeling.two_way_transformer import ImageContext
 from .postprocess import fill_holes, remove_sprinkles
 from .prompts import Prompt, PromptTensors, prepare_prompt
 from .transforms import preprocess, to_rgb_array
@@ -66,6 +67,8 @@ class ImagePredictor:
         self.embedding: ImageEmbedding | None = None
         self.orig_hw: list[tuple[int, int]] = []
         self.is_batch = False
+        # per image: the decoder's prompt-independent work, with the settings it was made under
+        self._contexts: dict[int, tuple[tuple, ImageContext]] = {}
 
     @property
     def is_image_set(self) -> bool:
@@ -88,13 +91,26 @@ class ImagePredictor:
         self.reset()
         arrays = [to_rgb_array(img, name=f"image {i}") for i, img in enumerate(images)]
         inputs = torch.stack([preprocess(a, self.image_size) for a in arrays]).to(self.device)
-        feats = self.model.encode_images(inputs)
+        feats = self._encode(inputs)
         embed = feats.image_embed
         if self.model.config.directly_add_no_mem_embed:
             embed = self.model.add_no_memory_embedding(embed)
         self.embedding = ImageEmbedding(image_embed=embed, high_res=list(feats.features[:-1]))
         self.orig_hw = [(a.shape[0], a.shape[1]) for a in arrays]
         self.is_batch = batch
+
+    def _encode(self, inputs: torch.Tensor) -> FrameFeatures:
+        """``model.encode_images(inputs)``, with the decoder's high-resolution projections
+        (conv_s0, conv_s1) merged into the neck's lateral convolutions: the same features,
+        without the full-width high-resolution maps in between."""
+        model = self.model
+        if not model.use_high_res_features_in_sam or type(model).encode_images is not SAM2Model.encode_images:
+            return model.encode_images(inputs)
+        n = model.num_feature_levels
+        levels = len(model.image_encoder.neck.convs) - model.image_encoder.scalp
+        decoder = model.sam_mask_decoder
+        out = model.image_encoder(inputs, projections={levels - n: decoder.conv_s0, levels - n + 1: decoder.conv_s1})
+        return FrameFeatures(list(out.features[-n:]), list(out.position[-n:]))
 
     def set_image(self, image) -> None:
         """Embed one image (numpy HWC RGB uint8/uint16/float, or PIL)."""
@@ -132,14 +148,19 @@ class ImagePredictor:
         sparse, dense = model.sam_prompt_encoder(points=points, boxes=None, masks=prompt.mask_input)
         image_embed = emb.image_embed[image_index : image_index + 1]
         high_res = [f[image_index : image_index + 1] for f in emb.high_res] or None
+        image_pe = model.sam_prompt_encoder.get_dense_pe()
+        context = None
+        if prompt.mask_input is None:  # the dense embedding is the same for every such prompt
+            context = self._image_context(image_index, image_embed, image_pe, dense[:1])
         dec = model.sam_mask_decoder(
             image_embed,
-            model.sam_prompt_encoder.get_dense_pe(),
+            image_pe,
             sparse,
             dense,
             multimask_output=multimask_output,
             high_res_features=high_res,
             repeat_image=True,
+            context=context,
         )
         low_res = dec.masks.float()
         masks = self.upscale(low_res, self.orig_hw[image_index])
@@ -147,6 +168,27 @@ class ImagePredictor:
         if not return_logits:
             masks = masks > self.mask_threshold
         return masks, dec.iou.float(), low_res
+
+    def _image_context(
+        self, image_index: int, image_embed: torch.Tensor, image_pe: torch.Tensor, dense: torch.Tensor
+    ) -> ImageContext:
+        """The decoder's work that does not depend on the prompt, done once per image (and
+        again if the autocast settings or the model change)."""
+        device = image_embed.device.type
+        autocast = torch.is_autocast_enabled(device)
+        key = (
+            autocast,
+            torch.get_autocast_dtype(device) if autocast else None,
+            image_embed.dtype,
+            not self.model.training,
+            tuple((p._version, p.data_ptr()) for p in self.model.sam_mask_decoder.transformer.layers[0].parameters()),
+        )
+        cached = self._contexts.get(image_index)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        context = self.model.sam_mask_decoder.image_context(image_embed, image_pe, dense)
+        self._contexts[image_index] = (key, context)
+        return context
 
     def upscale(self, low_res: torch.Tensor, orig_hw: tuple[int, int]) -> torch.Tensor:
         """Hole/sprinkle removal on low-res logits [B, C, h, w], then bilinear upsampling to orig_hw."""

@@ -83,11 +83,14 @@ def image_to_tensor(rgb: np.ndarray) -> torch.Tensor:
 def preprocess(rgb: np.ndarray, image_size: int) -> torch.Tensor:
     """RGB [H, W, 3] -> normalized model input [3, S, S]: bilinear antialiased resize, then
     ImageNet normalization (the reference image predictor's recipe)."""
-    t = image_to_tensor(rgb).unsqueeze(0)
-    t = F.interpolate(t, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return ((t - mean) / std)[0]
+    t = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))).unsqueeze(0)
+    # resizing is linear, so the uint8 -> [0, 1] scaling is folded into the normalization:
+    # one multiply-add per pixel after the resize (equal to float rounding)
+    unit = 255.0 if t.dtype == torch.uint8 else 1.0
+    t = F.interpolate(t.float(), size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
+    scale = torch.tensor([1.0 / (unit * s) for s in IMAGENET_STD]).view(1, 3, 1, 1)
+    shift = torch.tensor([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)]).view(1, 3, 1, 1)
+    return torch.addcmul(shift, t, scale)[0]
 
 
 def coords_to_model(coords: torch.Tensor, orig_hw: tuple[int, int], image_size: int, normalized: bool) -> torch.Tensor:

@@ -9,7 +9,75 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import RoPEAttentionConfig
+from .common import compute_dtype, linear, onednn_bf16_supported, onednn_linear_op, use_fast_cpu
 from .position_encoding import apply_rotary, axial_rope_angles
+
+# Attention logits materialised at once by the CPU paths (elements); larger problems are
+# processed in chunks of queries so that the logits stay cache-friendly.
+_CHUNK_ELEMENTS = 1 << 21
+# A head pair this large (queries x keys) goes through oneDNN one head at a time.
+_LARGE_ATTENTION = 1 << 22
+
+
+def scaled_dot_product(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p: float = 0.0
+) -> torch.Tensor:
+    """``F.scaled_dot_product_attention(q, k, v)`` for q [B, H, Nq, D], k/v [B, H, Nk, D(v)].
+
+    On CPU at inference, where PyTorch's fused kernel is slow, the same attention is computed
+    from oneDNN matrix products and a softmax, in chunks of queries: in bfloat16 (under
+    autocast or with bfloat16 inputs) unless there are very few queries or keys, and in
+    float32 for large global attention. The result is then laid out as [B, Nq, H, Dv] in
+    memory (a transposed view), so that merging the heads afterwards costs no copy.
+    """
+    if dropout_p == 0.0 and q.dim() == 4 and k.dim() == 4 and v.dim() == 4 and use_fast_cpu(q, k, v):
+        dtype = compute_dtype(q)
+        b, h, nq, _ = q.shape
+        nk = k.shape[-2]
+        if nq > 0 and nk > 0:
+            if dtype == torch.bfloat16 and min(nq, nk) >= 32 and onednn_bf16_supported():
+                return _attention_cpu(q.to(dtype), k.to(dtype), v.to(dtype))
+            if (
+                dtype == torch.float32
+                and q.dtype == k.dtype == v.dtype == dtype
+                and b * h <= 16
+                and nq * nk >= _LARGE_ATTENTION
+                and onednn_linear_op() is not None
+            ):
+                return _attention_cpu(q, k, v)
+    return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+
+
+def _attention_cpu(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    b, h, nq, d = q.shape
+    nk = k.shape[-2]
+    scale = 1.0 / math.sqrt(d)
+    out = q.new_empty((b, nq, h, v.shape[-1])).transpose(1, 2)  # [B, H, Nq, Dv] view
+    op = onednn_linear_op()
+    if op is not None and b * h <= 16 and nq * nk >= _LARGE_ATTENTION:
+        # few large heads: one head at a time, keys as the "weight" of a linear layer
+        rows = max(1, _CHUNK_ELEMENTS // nk)
+        for i in range(b):
+            for j in range(h):
+                qh = q[i, j] * scale  # [Nq, D]
+                kh = k[i, j].contiguous()  # [Nk, D]
+                vt = v[i, j].t().contiguous()  # [Dv, Nk]
+                for s in range(0, nq, rows):
+                    attn = torch.softmax(op(qh[s : s + rows], kh, None, "none", [], ""), dim=-1)
+                    out[i, j, s : s + rows] = op(attn, vt, None, "none", [], "")
+        return out
+    # many small heads (windows): batched matrix products over the windows, head by head
+    # (dense operands: strided views into a fused qkv projection make bmm much slower, and
+    # copying one head at a time moves whole rows)
+    rows = max(1, _CHUNK_ELEMENTS // max(1, b * nk))
+    for j in range(h):
+        qj = torch.mul(q[:, j], scale)  # [B, Nq, D], dense
+        kt = k[:, j].contiguous().transpose(1, 2)  # [B, D, Nk]
+        vj = v[:, j].contiguous()  # [B, Nk, Dv]
+        for s in range(0, nq, rows):
+            attn = torch.softmax(torch.bmm(qj[:, s : s + rows], kt), dim=-1)
+            out[:, j, s : s + rows] = torch.bmm(attn, vj)
+    return out
 
 
 class Attention(nn.Module):
@@ -46,12 +114,31 @@ class Attention(nn.Module):
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Heads [B, nH, N, c] -> projected output [B, Nq, C]."""
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout_p if self.training else 0.0)
+        out = scaled_dot_product(q, k, v, dropout_p=self.dropout_p if self.training else 0.0)
         b, h, n, c = out.shape
-        return self.out_proj(out.transpose(1, 2).reshape(b, n, h * c))
+        return linear(out.transpose(1, 2).reshape(b, n, h * c), self.out_proj.weight, self.out_proj.bias)
+
+    def project_q(self, q: torch.Tensor) -> torch.Tensor:
+        """Queries [B, N, C] -> projected heads [B, nH, N, c]."""
+        return self._heads(linear(q, self.q_proj.weight, self.q_proj.bias))
+
+    def project_k(self, k: torch.Tensor) -> torch.Tensor:
+        return self._heads(linear(k, self.k_proj.weight, self.k_proj.bias))
+
+    def project_v(self, v: torch.Tensor) -> torch.Tensor:
+        return self._heads(linear(v, self.v_proj.weight, self.v_proj.bias))
+
+    def attend_projected(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` where some projections are already done: a 3-D argument [B, N, C]
+        is projected as usual, a 4-D one is taken as projected heads [B, nH, N, c]."""
+        return self._attend(
+            q if q.dim() == 4 else self.project_q(q),
+            k if k.dim() == 4 else self.project_k(k),
+            v if v.dim() == 4 else self.project_v(v),
+        )
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        return self._attend(self._heads(self.q_proj(q)), self._heads(self.k_proj(k)), self._heads(self.v_proj(v)))
+        return self._attend(self.project_q(q), self.project_k(k), self.project_v(v))
 
 
 class RoPEAttention(Attention):
@@ -86,7 +173,8 @@ class RoPEAttention(Attention):
                 if side * side != n:
                     raise ValueError(f"cannot lay {n} query tokens on a square rotary grid")
                 end_x = end_y = side
-            angles = axial_rope_angles(self.internal_dim // self.num_heads, end_x, end_y, self.rope_theta)
+            with torch.autocast(device.type, enabled=False):  # cached: independent of autocast
+                angles = axial_rope_angles(self.internal_dim // self.num_heads, end_x, end_y, self.rope_theta)
             cached = (angles.cos().to(device), angles.sin().to(device))
             self._rope_cache[key] = cached
         return cached
@@ -94,9 +182,9 @@ class RoPEAttention(Attention):
     def forward(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_k_exclude_rope: int = 0
     ) -> torch.Tensor:
-        q = self._heads(self.q_proj(q))
-        k = self._heads(self.k_proj(k))
-        v = self._heads(self.v_proj(v))
+        q = self.project_q(q)
+        k = self.project_k(k)
+        v = self.project_v(v)
         n_q = q.shape[-2]
         cos, sin = self._rope(n_q, q.device)
         q = apply_rotary(q, cos, sin)

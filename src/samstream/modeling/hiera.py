@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import HieraConfig
-from .common import MLP, DropPath
+from .attention import scaled_dot_product
+from .common import MLP, DropPath, linear, onednn_linear_dtype
 
 
 def window_partition(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -38,9 +39,53 @@ def window_unpartition(
     return x
 
 
+def window_unpartition_add(
+    windows: torch.Tensor, window: int, padded_hw: tuple[int, int], shortcut: torch.Tensor
+) -> torch.Tensor:
+    """``shortcut + window_unpartition(windows, ...)`` for shortcut [B, H, W, C], without
+    materialising the unpartitioned map when no padding was needed."""
+    b, h, w, c = shortcut.shape
+    needs_grad = torch.is_grad_enabled() and (shortcut.requires_grad or windows.requires_grad)
+    if padded_hw != (h, w) or not shortcut.is_contiguous() or needs_grad or torch.compiler.is_compiling():
+        return shortcut + window_unpartition(windows, window, padded_hw, (h, w))
+    nh, nw = h // window, w // window
+    out = torch.empty_like(shortcut, dtype=torch.promote_types(shortcut.dtype, windows.dtype))
+    torch.add(
+        shortcut.view(b, nh, window, nw, window, c),
+        windows.view(b, nh, nw, window, window, c).permute(0, 1, 3, 2, 4, 5),
+        out=out.view(b, nh, window, nw, window, c),
+    )
+    return out
+
+
 def _pool_hw(x: torch.Tensor, pool: nn.Module) -> torch.Tensor:
-    """Max-pool a channels-last map [B, H, W, C] -> [B, H', W', C]."""
+    """Max-pool a channels-last map [B, H, W, C] -> [B, H', W', C].
+
+    A non-overlapping max pool (kernel == stride, no padding) is taken directly on the
+    channels-last layout as an elementwise maximum of strided views (exact, no transposes).
+    """
+    if isinstance(pool, nn.MaxPool2d):
+        ks = _pair(pool.kernel_size)
+        st = _pair(pool.stride if pool.stride is not None else pool.kernel_size)
+        if ks == st and _pair(pool.padding) == (0, 0) and _pair(pool.dilation) == (1, 1) and not pool.ceil_mode:
+            sh, sw = ks
+            h, w = x.shape[1] // sh * sh, x.shape[2] // sw * sw
+            if h > 0 and w > 0:
+                in_place = not (torch.is_grad_enabled() and x.requires_grad) and not torch.compiler.is_compiling()
+                out = None
+                for i in range(sh):
+                    for j in range(sw):
+                        part = x[:, i:h:sh, j:w:sw]
+                        if out is None:
+                            out = part.clone(memory_format=torch.contiguous_format)
+                        else:
+                            out = torch.maximum(out, part, out=out) if in_place else torch.maximum(out, part)
+                return out
     return pool(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+
+def _pair(v) -> tuple[int, int]:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
 class PatchEmbed(nn.Module):
@@ -51,7 +96,12 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=7, stride=4, padding=3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(x).permute(0, 2, 3, 1)
+        # a channels-last input makes the convolution write [B, H, W, C] directly
+        return self.proj(x.contiguous(memory_format=torch.channels_last)).permute(0, 2, 3, 1)
+
+
+# attention logits (elements) computed at once by the windowed bfloat16 CPU path
+_WINDOW_CHUNK = 1 << 22
 
 
 class MultiScaleAttention(nn.Module):
@@ -63,19 +113,76 @@ class MultiScaleAttention(nn.Module):
         self.q_pool = q_pool
         self.qkv = nn.Linear(dim, dim_out * 3)
         self.proj = nn.Linear(dim_out, dim_out)
+        self._split: tuple | None = None  # per-head low-precision projections (see _windowed_low_precision)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B, H, W, C] -> [B, H', W', C_out]."""
         b, h, w, _ = x.shape
-        qkv = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1)  # [B, HW, 3, nH, Ch]
+        if b >= 16 and onednn_linear_dtype(x, self.qkv.weight, self.qkv.bias) == torch.bfloat16:
+            return self._windowed_low_precision(x)
+        qkv = linear(x, self.qkv.weight, self.qkv.bias).reshape(b, h * w, 3, self.num_heads, -1)  # [B, HW, 3, nH, Ch]
         q, k, v = qkv.unbind(2)
         if self.q_pool is not None:
             q = _pool_hw(q.reshape(b, h, w, -1), self.q_pool)
             h, w = q.shape[1:3]
             q = q.reshape(b, h * w, self.num_heads, -1)
-        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        out = scaled_dot_product(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         out = out.transpose(1, 2).reshape(b, h, w, -1)  # [B, H', W', C_out]
-        return self.proj(out)
+        return linear(out, self.proj.weight, self.proj.bias)
+
+    def _apply(self, fn, *args, **kwargs):  # noqa: D401 - nn.Module hook
+        self._split = None  # weights may have moved or changed
+        return super()._apply(fn, *args, **kwargs)
+
+    def _split_projections(self) -> tuple:
+        """bfloat16 projection weights cut per head: queries (scaled by head_dim^-0.5, all heads
+        and per head), keys and values per head; kept until the qkv weights change."""
+        weight, bias = self.qkv.weight, self.qkv.bias
+        key = (weight._version, weight.data_ptr(), bias._version, bias.data_ptr(), weight.device)
+        if self._split is not None and self._split[0] == key:
+            return self._split[1]
+        c = weight.shape[0] // 3
+        d = c // self.num_heads
+        with torch.no_grad():
+            w, bb = weight.detach().float(), bias.detach().float()
+            scale = d**-0.5
+
+            def cut(i0: int, i1: int, factor: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+                return (w[i0:i1] * factor).to(torch.bfloat16), (bb[i0:i1] * factor).to(torch.bfloat16)
+
+            q_all = cut(0, c, scale)
+            q = [cut(j * d, (j + 1) * d, scale) for j in range(self.num_heads)]
+            k = [cut(c + j * d, c + (j + 1) * d) for j in range(self.num_heads)]
+            v = [cut(2 * c + j * d, 2 * c + (j + 1) * d) for j in range(self.num_heads)]
+        split = (q_all, q, k, v)
+        self._split = (key, split)
+        return split
+
+    def _windowed_low_precision(self, x: torch.Tensor) -> torch.Tensor:
+        """The forward pass for many windows in bfloat16 on CPU: each head's queries, keys and
+        values come out of their own projection as dense [B, N, c] maps (the softmax scale
+        folded into the query weights), so the batched products need no strided copies."""
+        b, h, w, _ = x.shape
+        q_all, q_heads, k_heads, v_heads = self._split_projections()
+        x = x.to(torch.bfloat16)
+        if self.q_pool is not None:
+            q = _pool_hw(linear(x, *q_all), self.q_pool)  # [B, H', W', C_out]
+            h2, w2 = q.shape[1:3]
+            q = q.reshape(b, h2 * w2, self.num_heads, -1)
+            queries = [q[:, :, j].contiguous() for j in range(self.num_heads)]
+        else:
+            h2, w2 = h, w
+            queries = [linear(x, *qw).reshape(b, h * w, -1) for qw in q_heads]
+        nq, nk = h2 * w2, h * w
+        out = x.new_empty((b, nq, self.num_heads, queries[0].shape[-1]))
+        rows = max(1, _WINDOW_CHUNK // (b * nk))
+        for j in range(self.num_heads):
+            kt = linear(x, *k_heads[j]).reshape(b, nk, -1).transpose(1, 2)
+            v = linear(x, *v_heads[j]).reshape(b, nk, -1)
+            for s in range(0, nq, rows):
+                attn = torch.softmax(torch.bmm(queries[j][:, s : s + rows], kt), dim=-1)
+                out[:, s : s + rows, j] = torch.bmm(attn, v)
+        return linear(out.view(b, h2, w2, -1), self.proj.weight, self.proj.bias)
 
 
 class MultiScaleBlock(nn.Module):
@@ -110,7 +217,7 @@ class MultiScaleBlock(nn.Module):
         shortcut = x
         x = self.norm1(x)
         if self.dim != self.dim_out:
-            shortcut = self.proj(x)
+            shortcut = linear(x, self.proj.weight, self.proj.bias)
             if self.pool is not None:
                 shortcut = _pool_hw(shortcut, self.pool)
 
@@ -124,10 +231,12 @@ class MultiScaleBlock(nn.Module):
             window = self.window_size // self.q_stride[0]
             h, w = shortcut.shape[1:3]
             padded_hw = (h + (window - h % window) % window, w + (window - w % window) % window)
-        if self.window_size > 0:
-            x = window_unpartition(x, window, padded_hw, (h, w))
-
-        x = shortcut + self.drop_path(x)
+        if self.window_size > 0 and (not self.training or isinstance(self.drop_path, nn.Identity)):
+            x = window_unpartition_add(x, window, padded_hw, shortcut)
+        else:
+            if self.window_size > 0:
+                x = window_unpartition(x, window, padded_hw, (h, w))
+            x = shortcut + self.drop_path(x)
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
@@ -181,18 +290,57 @@ class Hiera(nn.Module):
 
         ends = self.stage_ends[::-1] if self.return_interm_layers else [self.stage_ends[-1]]
         self.channel_list = [self.blocks[i].dim_out for i in ends]
+        self._pos_cache: tuple | None = None
 
-    def _position_embedding(self, h: int, w: int) -> torch.Tensor:
-        """Background embedding interpolated to (h, w) plus the tiled window embedding: [1, h, w, C]."""
+    def _position_embedding(self, h: int, w: int, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Background embedding interpolated to (h, w) plus the tiled window embedding: [1, h, w, C],
+        computed in the parameters' dtype and then cast to ``dtype`` if given.
+
+        At inference the result is kept (channels-last, contiguous) until the size, the
+        dtype, the device or the embedding weights change.
+        """
+        needs_grad = torch.is_grad_enabled() and (self.pos_embed.requires_grad or self.pos_embed_window.requires_grad)
+        cacheable = not self.training and not needs_grad and not torch.compiler.is_compiling()
+        if cacheable:
+            key = (
+                h,
+                w,
+                dtype,
+                self.pos_embed.device,
+                self.pos_embed.dtype,
+                self.pos_embed._version,
+                self.pos_embed.data_ptr(),
+                self.pos_embed_window._version,
+                self.pos_embed_window.data_ptr(),
+            )
+            if self._pos_cache is not None and self._pos_cache[0] == key:
+                return self._pos_cache[1]
         pos = F.interpolate(self.pos_embed, size=(h, w), mode="bicubic")
         window = self.pos_embed_window
         reps = [a // b for a, b in zip(pos.shape, window.shape)]
         pos = pos + window.tile(reps)
-        return pos.permute(0, 2, 3, 1)
+        pos = pos.permute(0, 2, 3, 1)
+        if dtype is not None:
+            pos = pos.to(dtype)
+        if cacheable:
+            pos = pos.contiguous()
+            self._pos_cache = (key, pos)
+        return pos
+
+    def _apply(self, fn, *args, **kwargs):  # noqa: D401 - nn.Module hook
+        self._pos_cache = None  # weights may have moved or changed
+        return super()._apply(fn, *args, **kwargs)
+
+    def train(self, mode: bool = True):
+        self._pos_cache = None
+        return super().train(mode)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.patch_embed(x)  # [B, H, W, C]
-        x = x + self._position_embedding(x.shape[1], x.shape[2])
+        # under autocast the patch embedding comes out in low precision: the position embedding
+        # joins it there, rather than promoting the first stage to float32
+        low = x.dtype in (torch.bfloat16, torch.float16) and self.pos_embed.dtype == torch.float32
+        x = x + self._position_embedding(x.shape[1], x.shape[2], x.dtype if low else None)
         outputs = []
         for i, block in enumerate(self.blocks):
             x = block(x)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -9,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import FpnNeckConfig, ImageEncoderConfig
+from .common import conv1x1, linear
 from .hiera import Hiera
 from .position_encoding import SinePositionEncoding
 
@@ -51,32 +53,109 @@ class FpnNeck(nn.Module):
         self.fuse_type = config.fuse_type
         levels = config.fpn_top_down_levels
         self.top_down_levels = set(range(len(self.convs)) if levels is None else levels)
+        self._fused: dict[int, tuple] = {}  # level -> (parameter versions, fused weight, bias)
 
-    def forward(self, xs: list[torch.Tensor]) -> BackboneOutput:
-        """xs: trunk outputs, high resolution first, [B, C_i, H_i, W_i]."""
+    def forward(self, xs: list[torch.Tensor], projections: Mapping[int, nn.Conv2d] | None = None) -> BackboneOutput:
+        """xs: trunk outputs, high resolution first, [B, C_i, H_i, W_i].
+
+        ``projections``: {level: 1x1 convolution} applied to those output levels (then
+        ``features[level]`` is the projected map). A level made by its lateral convolution
+        alone gets the product of the two 1x1 convolutions in one step, without the
+        intermediate d_model-channel map.
+        """
         if len(xs) != len(self.convs):
             raise ValueError(f"expected {len(self.convs)} feature levels, got {len(xs)}")
+        projections = projections or {}
         n = len(self.convs) - 1
         out: list[torch.Tensor] = [None] * len(xs)  # type: ignore[list-item]
+        pos: list[torch.Tensor] = [None] * len(xs)  # type: ignore[list-item]
         prev = None
         for i in range(n, -1, -1):  # low resolution to high resolution
-            lateral = self.convs[n - i](xs[i])
-            if i in self.top_down_levels and prev is not None:
-                top_down = F.interpolate(
-                    prev.to(torch.float32),
-                    scale_factor=2.0,
-                    mode=self.interp_mode,
-                    align_corners=None if self.interp_mode == "nearest" else False,
-                    antialias=False,
-                )
-                prev = lateral + top_down
-                if self.fuse_type == "avg":
-                    prev = prev / 2
+            conv = self.convs[n - i].conv
+            proj = projections.get(i)
+            lateral_only = i not in self.top_down_levels or prev is None
+            needed_below = i > 0 and (i - 1) in self.top_down_levels
+            if proj is not None and lateral_only and not needed_below:
+                out[i] = self._fused_lateral(i, xs[i], conv, proj)
+                prev = None
+                pos[i] = self.position_encoding(out[i], out[i].dtype)
+                continue
+            lateral = conv1x1(xs[i], conv)
+            if not lateral_only:
+                prev = self._top_down(lateral, prev)
             else:
                 prev = lateral
-            out[i] = prev
-        pos = [self.position_encoding(x).to(x.dtype) for x in out]
+            pos[i] = self.position_encoding(prev, prev.dtype)
+            out[i] = prev if proj is None else conv1x1(prev, proj)
         return BackboneOutput(features=out, position=pos)
+
+    def _apply(self, fn, *args, **kwargs):  # noqa: D401 - nn.Module hook
+        self._fused = {}  # weights may have moved or changed
+        return super()._apply(fn, *args, **kwargs)
+
+    def _fused_lateral(self, level: int, x: torch.Tensor, conv: nn.Conv2d, proj: nn.Conv2d) -> torch.Tensor:
+        """proj(conv(x)) for two 1x1 convolutions, as one (weights multiplied out, kept)."""
+        params = (conv.weight, conv.bias, proj.weight, proj.bias)
+        plain = (
+            conv.kernel_size != (1, 1)
+            or proj.kernel_size != (1, 1)
+            or any(c.stride != (1, 1) or c.padding not in ((0, 0), "valid") or c.groups != 1 for c in (conv, proj))
+            or conv.bias is None
+            or proj.bias is None
+            or (torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)))
+            or torch.compiler.is_compiling()
+        )
+        if plain:
+            return conv1x1(conv1x1(x, conv), proj)
+        key = tuple((p._version, p.data_ptr(), p.device, p.dtype) for p in params)
+        cached = self._fused.get(level)
+        if cached is None or cached[0] != key:
+            with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
+                wide = torch.float64 if conv.weight.device.type in ("cpu", "cuda") else torch.float32
+                w_c = conv.weight.flatten(1).to(wide)
+                w_p = proj.weight.flatten(1).to(wide)
+                weight = (w_p @ w_c).to(conv.weight.dtype)
+                bias = (w_p @ conv.bias.to(wide) + proj.bias.to(wide)).to(conv.bias.dtype)
+            cached = (key, weight, bias)
+            self._fused[level] = cached
+        _, weight, bias = cached
+        return linear(x.permute(0, 2, 3, 1), weight, bias).permute(0, 3, 1, 2)
+
+    def _top_down(self, lateral: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+        """lateral + 2x upsampled prev (in float32), halved for the "avg" fusion."""
+        b, c, h, w = prev.shape
+        if (
+            self.interp_mode == "nearest"
+            and lateral.shape[-2:] == (2 * h, 2 * w)
+            and not (torch.is_grad_enabled() and (lateral.requires_grad or prev.requires_grad))
+            and not torch.compiler.is_compiling()
+        ):
+            # nearest 2x upsampling is a broadcast: add it without materialising it,
+            # channels-last like the lateral maps
+            fused = torch.empty(
+                (b, 2 * h, 2 * w, c),
+                dtype=torch.promote_types(lateral.dtype, torch.float32),
+                device=lateral.device,
+            )
+            torch.add(
+                lateral.permute(0, 2, 3, 1).reshape(b, h, 2, w, 2, c),
+                prev.to(torch.float32).permute(0, 2, 3, 1).reshape(b, h, 1, w, 1, c),
+                out=fused.view(b, h, 2, w, 2, c),
+            )
+            if self.fuse_type == "avg":
+                fused.div_(2)
+            return fused.permute(0, 3, 1, 2)
+        top_down = F.interpolate(
+            prev.to(torch.float32),
+            scale_factor=2.0,
+            mode=self.interp_mode,
+            align_corners=None if self.interp_mode == "nearest" else False,
+            antialias=False,
+        )
+        fused = lateral + top_down
+        if self.fuse_type == "avg":
+            fused = fused / 2
+        return fused
 
 
 class ImageEncoder(nn.Module):
@@ -93,9 +172,13 @@ class ImageEncoder(nn.Module):
                 f"backbone_channel_list {self.neck.backbone_channel_list}"
             )
 
-    def forward(self, images: torch.Tensor) -> BackboneOutput:
-        """images: [B, 3, S, S] normalized -> multi-scale features."""
-        out = self.neck(self.trunk(images))
+    def forward(self, images: torch.Tensor, projections: Mapping[int, nn.Conv2d] | None = None) -> BackboneOutput:
+        """images: [B, 3, S, S] normalized -> multi-scale features.
+
+        ``projections``: {level: 1x1 convolution} applied to those levels of the output
+        (see :meth:`FpnNeck.forward`); levels count from the highest resolution.
+        """
+        out = self.neck(self.trunk(images), projections)
         if self.scalp > 0:
             out = BackboneOutput(out.features[: -self.scalp], out.position[: -self.scalp])
         return out

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from ..config import MaskDecoderExtraConfig
-from .common import MLP, LayerNorm2d
-from .two_way_transformer import TwoWayTransformer
+from .common import MLP, Conv1x1, LayerNorm2d
+from .two_way_transformer import ImageContext, TwoWayTransformer
 
 
 @dataclass
@@ -89,8 +89,8 @@ class MaskDecoder(nn.Module):
         )
         self.use_high_res_features = use_high_res_features
         if use_high_res_features:
-            self.conv_s0 = nn.Conv2d(transformer_dim, transformer_dim // 8, kernel_size=1)
-            self.conv_s1 = nn.Conv2d(transformer_dim, transformer_dim // 4, kernel_size=1)
+            self.conv_s0 = Conv1x1(transformer_dim, transformer_dim // 8)
+            self.conv_s1 = Conv1x1(transformer_dim, transformer_dim // 4)
         self.output_hypernetworks_mlps = nn.ModuleList(
             MLP(transformer_dim, transformer_dim, transformer_dim // 8, 3) for _ in range(self.num_mask_tokens)
         )
@@ -116,6 +116,15 @@ class MaskDecoder(nn.Module):
             parts.insert(0, self.obj_score_token.weight)
         return torch.cat(parts, dim=0)  # [T, C]
 
+    def image_context(
+        self, image_embeddings: torch.Tensor, image_pe: torch.Tensor, dense_prompt_embeddings: torch.Tensor
+    ) -> ImageContext:
+        """The prompt-independent transformer work for image_embeddings [1, C, h, w] with a dense
+        prompt embedding that is the same for every prompt (the "no mask" embedding): pass it
+        as ``context`` to decode any number of prompts on that image."""
+        src = image_embeddings + dense_prompt_embeddings
+        return self.transformer.image_context(src, image_pe.expand(src.shape[0], -1, -1, -1))
+
     def predict_all(
         self,
         image_embeddings: torch.Tensor,
@@ -124,12 +133,15 @@ class MaskDecoder(nn.Module):
         dense_prompt_embeddings: torch.Tensor,
         high_res_features: list[torch.Tensor] | None = None,
         repeat_image: bool = False,
+        context: ImageContext | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """All 4 masks: ([B, 4, 4h, 4w], iou [B, 4], mask tokens [B, 4, C], object scores [B, 1]).
 
         image_embeddings [B or 1, C, h, w] (repeated over the prompt batch when ``repeat_image``),
         image_pe [1, C, h, w], sparse [B, N, C], dense [B, C, h, w];
-        high_res_features: [B or 1, C/8, 4h, 4w] and [B or 1, C/4, 2h, 2w].
+        high_res_features: [B or 1, C/8, 4h, 4w] and [B or 1, C/4, 2h, 2w];
+        context: :meth:`image_context` of these image embeddings, image_pe and dense embeddings
+        (then they are not read again).
         """
         batch = sparse_prompt_embeddings.shape[0]
         out_tokens = self._output_tokens()
@@ -137,22 +149,22 @@ class MaskDecoder(nn.Module):
             (out_tokens.unsqueeze(0).expand(batch, -1, -1).to(sparse_prompt_embeddings.dtype), sparse_prompt_embeddings),
             dim=1,
         )
-        if repeat_image and image_embeddings.shape[0] != batch:
-            src = image_embeddings.expand(batch, -1, -1, -1)
-        else:
-            if image_embeddings.shape[0] != batch:
-                raise ValueError(f"{image_embeddings.shape[0]} image embeddings for {batch} prompt sets")
-            src = image_embeddings
-        src = src + dense_prompt_embeddings
+        if image_embeddings.shape[0] != batch and not (repeat_image and image_embeddings.shape[0] == 1):
+            raise ValueError(f"{image_embeddings.shape[0]} image embeddings for {batch} prompt sets")
         pos = image_pe.expand(batch, -1, -1, -1)
-        b, c, h, w = src.shape
+        b, (c, h, w) = batch, image_embeddings.shape[1:]
+        if context is None:
+            src = image_embeddings.expand(batch, -1, -1, -1) + dense_prompt_embeddings
+        else:
+            src = None
 
-        hs, src = self.transformer(src, pos, tokens)
+        hs, src = self.transformer(src, pos, tokens, context)
         s = 1 if self.pred_obj_scores else 0
         iou_token_out = hs[:, s, :]
         mask_tokens_out = hs[:, s + 1 : s + 1 + self.num_mask_tokens, :]
 
-        src = src.transpose(1, 2).reshape(b, c, h, w)
+        # [B, hw, C] -> [B, C, h, w] as a channels-last view (no copy)
+        src = src.reshape(b, h, w, c).permute(0, 3, 1, 2)
         if not self.use_high_res_features:
             upscaled = self.output_upscaling(src)
         else:
@@ -167,7 +179,11 @@ class MaskDecoder(nn.Module):
             [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
         )  # [B, 4, C/8]
         b, c, h, w = upscaled.shape
-        masks = (hyper_in @ upscaled.view(b, c, h * w)).view(b, -1, h, w)
+        if upscaled.permute(0, 2, 3, 1).is_contiguous():  # channels-last
+            pixels = upscaled.permute(0, 2, 3, 1).reshape(b, h * w, c).transpose(1, 2)
+        else:
+            pixels = upscaled.reshape(b, c, h * w)
+        masks = (hyper_in @ pixels).view(b, -1, h, w)
 
         iou = self.iou_prediction_head(iou_token_out)
         if self.pred_obj_scores:
@@ -185,6 +201,7 @@ class MaskDecoder(nn.Module):
         multimask_output: bool,
         high_res_features: list[torch.Tensor] | None = None,
         repeat_image: bool = False,
+        context: ImageContext | None = None,
     ) -> DecoderOutput:
         masks, iou, mask_tokens, object_scores = self.predict_all(
             image_embeddings,
@@ -193,6 +210,7 @@ class MaskDecoder(nn.Module):
             dense_prompt_embeddings,
             high_res_features,
             repeat_image,
+            context,
         )
         if multimask_output:
             masks, iou = masks[:, 1:], iou[:, 1:]

@@ -41,9 +41,17 @@ class SinePositionEncoding(nn.Module):
         self._cache: dict[tuple[int, int, torch.device], torch.Tensor] = {}
 
     @torch.no_grad()
-    def encoding(self, height: int, width: int, device: torch.device) -> torch.Tensor:
-        """The [C, H, W] float32 encoding of an H x W map."""
+    def encoding(
+        self, height: int, width: int, device: torch.device, dtype: torch.dtype = torch.float32
+    ) -> torch.Tensor:
+        """The [C, H, W] encoding of an H x W map (computed in float32, kept per dtype)."""
         key = (height, width, torch.device(device))
+        if dtype != torch.float32:
+            cached = self._cache.get(key + (dtype,))
+            if cached is None:
+                cached = self.encoding(height, width, device).to(dtype)
+                self._cache[key + (dtype,)] = cached
+            return cached
         cached = self._cache.get(key)
         if cached is not None:
             return cached
@@ -64,9 +72,9 @@ class SinePositionEncoding(nn.Module):
         self._cache[key] = pos
         return pos
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: [B, C, H, W] -> [B, num_pos_feats, H, W] (float32)."""
-        pos = self.encoding(x.shape[-2], x.shape[-1], x.device)
+    def forward(self, x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """x: [B, C, H, W] -> [B, num_pos_feats, H, W] (float32 unless ``dtype`` says otherwise)."""
+        pos = self.encoding(x.shape[-2], x.shape[-1], x.device, dtype)
         return pos.unsqueeze(0).expand(x.shape[0], -1, -1, -1)
 
 

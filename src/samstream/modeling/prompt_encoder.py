@@ -53,7 +53,10 @@ class PromptEncoder(nn.Module):
         pe = self._dense_pe
         weight = self.pe_layer.positional_encoding_gaussian_matrix
         if pe is None or pe.device != weight.device or self.training:
-            pe = self.pe_layer.dense(*self.image_embedding_size).unsqueeze(0)
+            # always in float32: a cached encoding must not depend on an autocast region
+            # that happened to be active when it was first needed
+            with torch.autocast(weight.device.type, enabled=False):
+                pe = self.pe_layer.dense(*self.image_embedding_size).unsqueeze(0)
             # cached for inference; recomputed after a device move or while training
             self._dense_pe = None if self.training else pe
         return pe

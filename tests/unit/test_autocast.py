@@ -1,0 +1,148 @@
+"""The image model under bfloat16 autocast, and the CPU fast paths against plain eager ops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from samstream.compat import SAM2ImagePredictor
+from samstream.modeling import common
+from samstream.modeling.attention import scaled_dot_product
+
+MIN_AGREEMENT = 0.98  # fraction of pixels with the same mask decision as float32
+
+
+def _image(parity_dir, name="image_0.png"):
+    return np.array(Image.open(parity_dir / name).convert("RGB"))
+
+
+def _predict_all(predictor, image, cases):
+    """set_image, then every image_predict case of that image; logits per case."""
+    predictor.set_image(image)
+    outs = []
+    for case in cases:
+        masks, ious, low_res = predictor.predict(
+            point_coords=case.get("point_coords"),
+            point_labels=case.get("point_labels"),
+            box=case.get("box"),
+            multimask_output=case["multimask_output"],
+            return_logits=True,
+        )
+        outs.append((masks, ious, low_res))
+    return outs
+
+
+def _cases(parity_cases, image="image_0.png"):
+    # mask_refine feeds back a mask from the reference outputs: the prompt-only cases suffice here
+    return [c for c in parity_cases if c["kind"] == "image_predict" and c["image"] == image and "mask_input" not in c]
+
+
+@pytest.mark.parametrize(
+    "device",
+    ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))],
+)
+@pytest.mark.parametrize("image_name", ["image_0.png", "image_1.png"])
+def test_bf16_autocast_agrees_with_float32(parity_model, parity_dir, parity_cases, device, image_name):
+    model = parity_model.to(device)
+    try:
+        predictor = SAM2ImagePredictor(model)
+        image = _image(parity_dir, image_name)
+        cases = _cases(parity_cases, image_name)
+        assert cases
+        ref = _predict_all(predictor, image, cases)
+        with torch.autocast(device, dtype=torch.bfloat16):
+            got = _predict_all(predictor, image, cases)
+            assert predictor._features["image_embed"].dtype in (torch.bfloat16, torch.float32)
+        same = total = 0
+        for (m32, i32, l32), (m16, i16, l16) in zip(ref, got):
+            assert m16.dtype == m32.dtype == np.float32 and m16.shape == m32.shape
+            for arr in (m16, i16, l16):
+                assert np.isfinite(arr).all()
+            same += int(((m16 > 0) == (m32 > 0)).sum())
+            total += m32.size
+            assert np.abs(i16 - i32).max() < 0.1  # predicted IoUs stay close
+        assert same / total >= MIN_AGREEMENT, f"only {same / total:.4f} of mask pixels agree with float32"
+        # autocast leaves no trace: float32 again afterwards, same as before
+        again = _predict_all(predictor, image, cases[:1])
+        np.testing.assert_allclose(again[0][0], ref[0][0], atol=1e-5)
+    finally:
+        parity_model.to("cpu")
+
+
+def test_autocast_first_leaves_float32_unchanged(parity_model, parity_dir, parity_cases):
+    """Caches filled inside an autocast region (position encodings, fused or cast weights)
+    do not leak into later float32 calls."""
+    from samstream.build import build_model
+
+    image = _image(parity_dir)
+    cases = _cases(parity_cases)
+    fresh = SAM2ImagePredictor(build_model(parity_dir / "model.yaml", parity_dir / "model.pt"))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _predict_all(fresh, image, cases)
+    after = _predict_all(fresh, image, cases)
+    ref = _predict_all(SAM2ImagePredictor(parity_model), image, cases)
+    for a, b in zip(after, ref):
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x, y, atol=1e-5, rtol=0)
+
+
+def test_fast_cpu_kernels_match_eager(parity_model, parity_dir, parity_cases):
+    """The oneDNN / chunked-attention CPU paths give the eager float32 results."""
+    image = _image(parity_dir)
+    cases = _cases(parity_cases)
+    predictor = SAM2ImagePredictor(parity_model)
+    fast = _predict_all(predictor, image, cases)
+    previous = common.set_fast_cpu_kernels(False)
+    try:
+        eager = _predict_all(predictor, image, cases)
+    finally:
+        common.set_fast_cpu_kernels(previous)
+    for a, b in zip(fast, eager):
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x, y, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 2048, 32), (64, 1, 64, 48), (3, 4, 40, 16)])
+def test_cpu_attention_paths(shape):
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(shape, generator=gen) * 1.5 for _ in range(3))
+    want = F.scaled_dot_product_attention(q.double(), k.double(), v.double()).float()
+    with torch.inference_mode():
+        got = scaled_dot_product(q, k, v)
+        assert got.shape == want.shape
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = scaled_dot_product(q, k, v)
+        assert low.dtype == torch.bfloat16
+        assert (low.float() - want).abs().max() < 0.15
+        assert (low.float() - want).abs().mean() < 0.02
+
+
+def test_linear_fast_path_and_autocast():
+    gen = torch.Generator().manual_seed(0)
+    layer = torch.nn.Linear(48, 80)
+    x = torch.randn(2, 7, 48, generator=gen)
+    with torch.inference_mode():
+        for act, fn in (("none", lambda t: t), ("gelu", F.gelu), ("relu", F.relu)):
+            want = fn(F.linear(x, layer.weight, layer.bias))
+            torch.testing.assert_close(common.linear(x, layer.weight, layer.bias, act), want, atol=1e-5, rtol=1e-5)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                low = common.linear(x, layer.weight, layer.bias, act)
+            assert low.dtype == torch.bfloat16
+            torch.testing.assert_close(low.float(), want, atol=0.05, rtol=0.05)
+        # the cached bfloat16 weights follow in-place updates of the parameter
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            before = common.linear(x, layer.weight, layer.bias)
+        with torch.no_grad():
+            layer.weight.mul_(2)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            after = common.linear(x, layer.weight, layer.bias)
+        torch.testing.assert_close(after.float(), F.linear(x, layer.weight, layer.bias), atol=0.1, rtol=0.05)
+        assert not torch.equal(before, after)
+    # with autograd the plain op runs and gradients flow
+    y = common.linear(x, layer.weight, layer.bias, "gelu").sum()
+    y.backward()
+    assert layer.weight.grad is not None
