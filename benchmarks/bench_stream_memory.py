@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     ratio_ru = long["ru_maxrss_mib"] / short["ru_maxrss_mib"]
     print()
     header = (
-        f"{'run':<22}{'peak RSS MiB':>14}{'ru_maxrss MiB':>15}{'RSS@10% MiB':>13}{'RSS@end MiB':>13}{'s/frame':>9}"
+        f"{'run':<22}{'peak RSS MiB':>14}{'ru_maxrss MiB':>15}{'RSS@10% MiB':>13}{'RSS@end MiB':>13}{'wall/frame':>11}"
     )
     print(header)
     print("-" * len(header))
@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         name = f"{r['frames']} frames {'--stream' if r['stream'] else '(no stream)'}"
         print(
             f"{name:<22}{r['peak_rss_mib']:>14.1f}{r['ru_maxrss_mib']:>15.1f}{r['rss_at_10pct_mib']:>13.1f}{r['rss_at_end_mib']:>13.1f}"
-            f"{r['seconds_per_frame']:>9.3f}"
+            f"{r['seconds_per_frame']:>11.3f}"
         )
     verdict = "PASS" if ratio <= 1.2 else "FAIL"
     print(
