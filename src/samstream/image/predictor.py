@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..modeling.sam2 import FrameFeatures, SAM2Model
+from ..modeling.sam2 import SAM2Model
 from ..modeling.two_way_transformer import ImageContext
 from .postprocess import fill_holes, remove_sprinkles
 from .prompts import Prompt, PromptTensors, prepare_prompt
@@ -91,26 +91,13 @@ class ImagePredictor:
         self.reset()
         arrays = [to_rgb_array(img, name=f"image {i}") for i, img in enumerate(images)]
         inputs = torch.stack([preprocess(a, self.image_size) for a in arrays]).to(self.device)
-        feats = self._encode(inputs)
+        feats = self.model.encode_images(inputs)
         embed = feats.image_embed
         if self.model.config.directly_add_no_mem_embed:
             embed = self.model.add_no_memory_embedding(embed)
         self.embedding = ImageEmbedding(image_embed=embed, high_res=list(feats.features[:-1]))
         self.orig_hw = [(a.shape[0], a.shape[1]) for a in arrays]
         self.is_batch = batch
-
-    def _encode(self, inputs: torch.Tensor) -> FrameFeatures:
-        """``model.encode_images(inputs)``, with the decoder's high-resolution projections
-        (conv_s0, conv_s1) merged into the neck's lateral convolutions: the same features,
-        without the full-width high-resolution maps in between."""
-        model = self.model
-        if not model.use_high_res_features_in_sam or type(model).encode_images is not SAM2Model.encode_images:
-            return model.encode_images(inputs)
-        n = model.num_feature_levels
-        levels = len(model.image_encoder.neck.convs) - model.image_encoder.scalp
-        decoder = model.sam_mask_decoder
-        out = model.image_encoder(inputs, projections={levels - n: decoder.conv_s0, levels - n + 1: decoder.conv_s1})
-        return FrameFeatures(list(out.features[-n:]), list(out.position[-n:]))
 
     def set_image(self, image) -> None:
         """Embed one image (numpy HWC RGB uint8/uint16/float, or PIL)."""

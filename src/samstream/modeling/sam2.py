@@ -171,14 +171,18 @@ class SAM2Model(nn.Module):
 
     # ------------------------------------------------------------------ image features
     def encode_images(self, images: torch.Tensor) -> FrameFeatures:
-        """Normalized images [B, 3, S, S] -> the features the heads use (see :class:`FrameFeatures`)."""
-        out = self.image_encoder(images)
-        features = list(out.features[-self.num_feature_levels :])
-        position = list(out.position[-self.num_feature_levels :])
+        """Normalized images [B, 3, S, S] -> the features the heads use (see :class:`FrameFeatures`).
+
+        The decoder's high-resolution projections (conv_s0, conv_s1) are merged into the neck's
+        lateral 1x1 convolutions: the same features, without the d_model-wide maps in between.
+        """
+        n = self.num_feature_levels
+        projections = None
         if self.use_high_res_features_in_sam:
-            features[0] = self.sam_mask_decoder.conv_s0(features[0])
-            features[1] = self.sam_mask_decoder.conv_s1(features[1])
-        return FrameFeatures(features, position)
+            levels = len(self.image_encoder.neck.convs) - self.image_encoder.scalp
+            projections = {levels - n: self.sam_mask_decoder.conv_s0, levels - n + 1: self.sam_mask_decoder.conv_s1}
+        out = self.image_encoder(images, projections=projections)
+        return FrameFeatures(list(out.features[-n:]), list(out.position[-n:]))
 
     def add_no_memory_embedding(self, image_embed: torch.Tensor) -> torch.Tensor:
         """[B, C, h, w] + no_mem_embed: what a frame without memory feeds the decoder."""
