@@ -215,7 +215,9 @@ def autocast_for(mode: str):
 
 def _propagate(predictor, state, max_frames: int | None):
     engine = getattr(predictor, "_engine", None)  # samstream's compat wrapper: call the engine without its bar
-    if engine is not None:
+    if engine is not None and hasattr(engine, "propagate"):
+        return iter(engine.propagate(state, max_frames=max_frames, progress=False))
+    if engine is not None:  # samstream before the typed API (for before/after comparisons)
         return iter(engine.propagate_in_video(state, None, max_frames, False, progress=False))
     return iter(predictor.propagate_in_video(state, max_frame_num_to_track=max_frames))
 

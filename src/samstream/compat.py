@@ -18,8 +18,8 @@ import torch
 from .build import build_model
 from .image.automatic import SAM2AutomaticMaskGenerator
 from .image.predictor import ImagePredictor
-from .image.prompts import Prompt
-from .image.transforms import coords_to_model
+from .image.prompts import REFERENCE_NAMES, Prompt
+from .prompts import to_model_coords
 from .modeling.sam2 import SAM2Model
 from .video.predictor import VideoPredictor, VideoPredictorOptions
 from .video.state import VideoSession
@@ -76,7 +76,7 @@ class _Transforms:
     def transform_coords(self, coords: torch.Tensor, normalize: bool = False, orig_hw=None) -> torch.Tensor:
         if normalize and orig_hw is None:
             raise ValueError("orig_hw is required to normalize pixel coordinates")
-        return coords_to_model(coords, orig_hw, self.resolution, normalized=not normalize)
+        return to_model_coords(coords, orig_hw, self.resolution, "pixels" if normalize else "normalized")
 
     def transform_boxes(self, boxes: torch.Tensor, normalize: bool = False, orig_hw=None) -> torch.Tensor:
         return self.transform_coords(boxes.reshape(-1, 2, 2), normalize, orig_hw)
@@ -213,8 +213,9 @@ class SAM2ImagePredictor:
         return [o[0] for o in outs], [o[1] for o in outs], [o[2] for o in outs]
 
     def _predict_one(self, points, labels, box, mask_input, multimask_output, return_logits, normalize_coords, index):
-        prompt = Prompt(points=points, labels=labels, box=box, mask=mask_input, normalized=not normalize_coords)
-        tensors = self._engine.prepare(prompt, index)
+        coords = "pixels" if normalize_coords else "normalized"
+        prompt = Prompt(points=points, labels=labels, box=box, mask=mask_input, coords=coords)
+        tensors = self._engine.prepare(prompt, index, names=REFERENCE_NAMES)
         masks, ious, low_res = self._engine.predict_tensors(
             tensors, multimask_output=multimask_output, return_logits=return_logits, image_index=index
         )
@@ -316,7 +317,7 @@ class SAM2VideoPredictor:
     ) -> VideoSession:
         """Open a video (frame folder, video file, array or iterable). Frames are always decoded
         lazily on the CPU, so ``offload_video_to_cpu`` and ``async_loading_frames`` need no work."""
-        return self._engine.init_state(video_path, offload_state_to_cpu=offload_state_to_cpu)
+        return self._engine.open_session(video_path, offload_state_to_cpu=offload_state_to_cpu)
 
     def add_new_points_or_box(
         self,
@@ -329,16 +330,24 @@ class SAM2VideoPredictor:
         normalize_coords: bool = True,
         box=None,
     ):
-        return self._engine.add_new_points_or_box(
-            inference_state, frame_idx, obj_id, points, labels, clear_old_points, normalize_coords, box
+        result = self._engine.add_prompt(
+            inference_state,
+            frame_idx,
+            obj_id,
+            points=points,
+            labels=labels,
+            box=box,
+            coords="pixels" if normalize_coords else "normalized",
+            clear_old=clear_old_points,
         )
+        return tuple(result)
 
     def add_new_points(self, *args, **kwargs):
         """Older name of :meth:`add_new_points_or_box`."""
         return self.add_new_points_or_box(*args, **kwargs)
 
     def add_new_mask(self, inference_state: VideoSession, frame_idx: int, obj_id: int, mask):
-        return self._engine.add_new_mask(inference_state, frame_idx, obj_id, mask)
+        return tuple(self._engine.add_mask(inference_state, frame_idx, obj_id, mask))
 
     def propagate_in_video(
         self,
@@ -347,13 +356,21 @@ class SAM2VideoPredictor:
         max_frame_num_to_track: int | None = None,
         reverse: bool = False,
     ):
-        yield from self._engine.propagate_in_video(inference_state, start_frame_idx, max_frame_num_to_track, reverse)
+        for result in self._engine.propagate(
+            inference_state, start_frame_idx=start_frame_idx, max_frames=max_frame_num_to_track, reverse=reverse
+        ):
+            yield tuple(result)
 
     def clear_all_prompts_in_frame(self, inference_state: VideoSession, frame_idx: int, obj_id: int, need_output: bool = True):
-        return self._engine.clear_all_prompts_in_frame(inference_state, frame_idx, obj_id, need_output)
+        result = self._engine.clear_prompts(inference_state, frame_idx, obj_id)
+        return tuple(result) if need_output else None
 
     def remove_object(self, inference_state: VideoSession, obj_id: int, strict: bool = False, need_output: bool = True):
-        return self._engine.remove_object(inference_state, obj_id, strict, need_output)
+        removed = self._engine.remove_object(inference_state, obj_id, strict=strict)
+        if not need_output:
+            return removed.obj_ids, []
+        updated = [(t, self._engine.frame_masks(inference_state, t).masks) for t in removed.prompted_frames]
+        return removed.obj_ids, updated
 
     def reset_state(self, inference_state: VideoSession) -> None:
-        self._engine.reset_state(inference_state)
+        self._engine.reset_session(inference_state)

@@ -97,10 +97,10 @@ def test_png_matches_the_predictor(png_run, video, parity_dir):
 
     model = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", for_video=True)
     predictor = VideoPredictor(model, VideoPredictorOptions(fill_hole_area=8))
-    session = predictor.init_state(str(video))
-    predictor.add_new_points_or_box(session, 0, 1, [[160, 74.8]], [1])
-    predictor.add_new_points_or_box(session, 0, 2, box=[16, 27.2, 112, 122.4])
-    for f, ids, logits in predictor.propagate_in_video(session, progress=False):
+    session = predictor.open_session(str(video))
+    predictor.add_prompt(session, 0, 1, points=[[160, 74.8]], labels=[1])
+    predictor.add_prompt(session, 0, 2, box=[16, 27.2, 112, 122.4])
+    for f, ids, logits in predictor.propagate(session, progress=False):
         for i, obj in enumerate(ids):
             np.testing.assert_array_equal(png_run[obj][f], (logits[i, 0] > 0).numpy(), err_msg=f"obj {obj} frame {f}")
 

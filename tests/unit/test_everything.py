@@ -48,7 +48,7 @@ def test_discovery_keeps_stable_ids(tmp_path, parity_dir):
     generator = AutomaticMaskGenerator(model, AutomaticMaskConfig(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0))
     predictor = VideoPredictor(model)
     tracker = EverythingTracker(predictor, generator, DiscoveryOptions(detect_every=3, new_object_iou=0.0, max_covered=1.0, max_objects=3))
-    session = predictor.init_state(folder)
+    session = predictor.open_session(folder)
     results = list(tracker.run(session, progress=False))
     assert [r[0] for r in results] == list(range(6))
     ids_per_frame = [r[1] for r in results]

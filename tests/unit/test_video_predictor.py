@@ -90,10 +90,10 @@ def write_mp4(path: Path, frames: np.ndarray, *, faststart: bool = False) -> Pat
 
 def track(predictor, source, prompts: dict, *, frame_idx: int = 0, **propagate):
     """Prompt objects on one frame, propagate; {frame: (obj_ids, logits [N, 1, H, W])}."""
-    session = predictor.init_state(source)
+    session = predictor.open_session(source)
     for obj_id, prompt in prompts.items():
-        predictor.add_new_points_or_box(session, frame_idx, obj_id, **prompt)
-    return {f: (ids, logits.clone()) for f, ids, logits in predictor.propagate_in_video(session, progress=False, **propagate)}
+        predictor.add_prompt(session, frame_idx, obj_id, **prompt)
+    return {f: (ids, logits.clone()) for f, ids, logits in predictor.propagate(session, progress=False, **propagate)}
 
 
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -109,7 +109,7 @@ def agreement(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def test_init_state_records_no_autograd_graph(predictor, clip):
     assert torch.is_grad_enabled()
-    session = predictor.init_state(clip)
+    session = predictor.open_session(clip)
     cached = [t for feats in session.features.values() for t in feats.features + feats.position]
     assert cached, "init_state warms up frame 0"
     assert not any(t.requires_grad for t in cached)
@@ -120,13 +120,13 @@ def test_init_state_records_no_autograd_graph(predictor, clip):
 
 def test_batching_three_objects_equals_each_alone(predictor, clip, monkeypatch):
     batch_sizes = []
-    original = VideoPredictor._track_batch
+    original = VideoPredictor._propose
 
-    def spy(self, session, feats, frame_idx, tracks, selection):
-        batch_sizes.append(len(tracks))
-        return original(self, session, feats, frame_idx, tracks, selection)
+    def spy(self, session, feats, items, selection):
+        batch_sizes.append(len(items))
+        return original(self, session, feats, items, selection)
 
-    monkeypatch.setattr(VideoPredictor, "_track_batch", spy)
+    monkeypatch.setattr(VideoPredictor, "_propose", spy)
     together = track(predictor, clip, PROMPTS)
     assert batch_sizes and set(batch_sizes) == {3}, "the three objects were not tracked as one batch"
     assert sorted(together) == list(range(CLIP))
@@ -140,10 +140,10 @@ def test_batching_three_objects_equals_each_alone(predictor, clip, monkeypatch):
 
 def test_batching_objects_prompted_on_different_frames(predictor, clip):
     # object 2 is prompted on frame 3: different memory layouts, tracked in separate groups
-    session = predictor.init_state(clip)
-    predictor.add_new_points_or_box(session, 0, 1, **CLICK)
-    predictor.add_new_points_or_box(session, 3, 2, **BOX)
-    together = {f: logits.clone() for f, _, logits in predictor.propagate_in_video(session, progress=False)}
+    session = predictor.open_session(clip)
+    predictor.add_prompt(session, 0, 1, **CLICK)
+    predictor.add_prompt(session, 3, 2, **BOX)
+    together = {f: logits.clone() for f, _, logits in predictor.propagate(session, progress=False)}
     alone1 = track(predictor, clip, {1: CLICK})
     alone2 = track(predictor, clip, {2: BOX}, frame_idx=3, start_frame_idx=0)
     for f in range(CLIP):
@@ -155,13 +155,13 @@ def test_batching_objects_prompted_on_different_frames(predictor, clip):
 
 
 def test_object_added_after_tracking_started(predictor, clip):
-    session = predictor.init_state(clip)
-    predictor.add_new_points_or_box(session, 0, 1, **CLICK)
-    first = {f: logits.clone() for f, _, logits in predictor.propagate_in_video(session, progress=False)}
-    _, ids, masks = predictor.add_new_points_or_box(session, 4, 2, **BOX)
+    session = predictor.open_session(clip)
+    predictor.add_prompt(session, 0, 1, **CLICK)
+    first = {f: logits.clone() for f, _, logits in predictor.propagate(session, progress=False)}
+    _, ids, masks = predictor.add_prompt(session, 4, 2, **BOX)
     assert ids == [1, 2] and masks.shape == (2, 1, H, W)
     assert max_diff(masks[0], first[4][0]) == 0  # object 1 shows its tracked mask on frame 4
-    second = {f: (i, logits.clone()) for f, i, logits in predictor.propagate_in_video(session, 4, progress=False)}
+    second = {f: (i, logits.clone()) for f, i, logits in predictor.propagate(session, start_frame_idx=4, progress=False)}
     assert sorted(second) == list(range(4, CLIP))
     alone2 = track(predictor, clip, {2: BOX}, frame_idx=4)
     for f in range(4, CLIP):
@@ -173,19 +173,19 @@ def test_object_added_after_tracking_started(predictor, clip):
 
 
 def test_remove_object(predictor, clip):
-    session = predictor.init_state(clip)
+    session = predictor.open_session(clip)
     for obj_id, prompt in PROMPTS.items():
-        predictor.add_new_points_or_box(session, 0, obj_id, **prompt)
-    first = {f: logits.clone() for f, _, logits in predictor.propagate_in_video(session, progress=False)}
+        predictor.add_prompt(session, 0, obj_id, **prompt)
+    first = {f: logits.clone() for f, _, logits in predictor.propagate(session, progress=False)}
 
-    ids, updated = predictor.remove_object(session, 2)
+    ids, prompted = predictor.remove_object(session, 2)
     assert ids == [1, 3] and session.obj_ids == [1, 3]
-    assert [f for f, _ in updated] == [0]  # the frames where object 2 had prompts
-    frame0 = updated[0][1]
+    assert prompted == [0]  # the frames where object 2 had prompts
+    frame0 = predictor.frame_masks(session, 0).masks
     assert frame0.shape == (2, 1, H, W)
     assert max_diff(frame0[0], first[0][0]) == 0 and max_diff(frame0[1], first[0][2]) == 0
 
-    again = {f: (i, logits.clone()) for f, i, logits in predictor.propagate_in_video(session, progress=False)}
+    again = {f: (i, logits.clone()) for f, i, logits in predictor.propagate(session, progress=False)}
     for f in range(CLIP):
         assert again[f][0] == [1, 3] and again[f][1].shape == (2, 1, H, W)
         assert max_diff(again[f][1][0], first[f][0]) <= 1e-5
@@ -196,53 +196,54 @@ def test_remove_object(predictor, clip):
     with pytest.raises(KeyError, match="42"):
         predictor.remove_object(session, 42, strict=True)
     # removing the last object resets the session
-    assert predictor.remove_object(session, 1, need_output=False)[0] == [3]
+    assert predictor.remove_object(session, 1).obj_ids == [3]
     assert predictor.remove_object(session, 3) == ([], [])
     with pytest.raises(RuntimeError, match="prompt"):
-        next(predictor.propagate_in_video(session, progress=False))
+        next(predictor.propagate(session, progress=False))
 
 
 def test_remove_object_refreshes_outputs_with_non_overlap(model, clip):
     predictor = VideoPredictor(model, VideoPredictorOptions(non_overlap_masks=True))
-    session = predictor.init_state(clip)
+    session = predictor.open_session(clip)
     for obj_id, prompt in PROMPTS.items():
-        _, _, before = predictor.add_new_points_or_box(session, 0, obj_id, **prompt)
-    ids, updated = predictor.remove_object(session, 2)
+        _, _, before = predictor.add_prompt(session, 0, obj_id, **prompt)
+    ids, prompted = predictor.remove_object(session, 2)
     assert ids == [1, 3]
     # object 2 no longer hides the others: frame 0 is what objects 1 and 3 alone give
-    fresh = predictor.init_state(clip)
-    predictor.add_new_points_or_box(fresh, 0, 1, **CLICK)
-    _, _, want = predictor.add_new_points_or_box(fresh, 0, 3, **CLICKS)
-    assert [f for f, _ in updated] == [0]
-    assert max_diff(updated[0][1], want) <= 1e-5
-    assert max_diff(updated[0][1][0], before[0]) > 1.0, "object 2 did not hide anything: test is vacuous"
+    fresh = predictor.open_session(clip)
+    predictor.add_prompt(fresh, 0, 1, **CLICK)
+    _, _, want = predictor.add_prompt(fresh, 0, 3, **CLICKS)
+    assert prompted == [0]
+    refreshed = predictor.frame_masks(session, 0).masks
+    assert max_diff(refreshed, want) <= 1e-5
+    assert max_diff(refreshed[0], before[0]) > 1.0, "object 2 did not hide anything: test is vacuous"
 
 
 def test_clear_all_prompts_before_tracking(predictor, clip):
-    session = predictor.init_state(clip)
-    predictor.add_new_points_or_box(session, 0, 1, **CLICK)
-    _, _, both = predictor.add_new_points_or_box(session, 0, 2, **BOX)
-    frame_idx, ids, masks = predictor.clear_all_prompts_in_frame(session, 0, 1)
+    session = predictor.open_session(clip)
+    predictor.add_prompt(session, 0, 1, **CLICK)
+    _, _, both = predictor.add_prompt(session, 0, 2, **BOX)
+    frame_idx, ids, masks = predictor.clear_prompts(session, 0, 1)
     assert frame_idx == 0 and ids == [1, 2]
     assert torch.all(masks[0] == NO_OBJECT_LOGIT)  # nothing left for object 1 on frame 0
     assert max_diff(masks[1], both[1]) == 0
     with pytest.raises(RuntimeError, match="1"):  # object 1 has no prompt anywhere
-        next(predictor.propagate_in_video(session, progress=False))
-    predictor.add_new_points_or_box(session, 0, 1, **CLICK)
-    assert len(list(predictor.propagate_in_video(session, progress=False))) == CLIP
+        next(predictor.propagate(session, progress=False))
+    predictor.add_prompt(session, 0, 1, **CLICK)
+    assert len(list(predictor.propagate(session, progress=False))) == CLIP
 
 
 def test_clear_all_prompts_after_tracking(predictor, clip):
-    session = predictor.init_state(clip)
-    predictor.add_new_points_or_box(session, 0, 1, **CLICK)
-    predictor.add_new_points_or_box(session, 5, 1, points=[[224.0, 40.8]], labels=[0])
-    first = {f: logits.clone() for f, _, logits in predictor.propagate_in_video(session, progress=False)}
+    session = predictor.open_session(clip)
+    predictor.add_prompt(session, 0, 1, **CLICK)
+    predictor.add_prompt(session, 5, 1, points=[[224.0, 40.8]], labels=[0])
+    first = {f: logits.clone() for f, _, logits in predictor.propagate(session, progress=False)}
     # clearing a consolidated prompt keeps its result there (as a tracked frame), like the reference
-    _, ids, masks = predictor.clear_all_prompts_in_frame(session, 5, 1)
+    _, ids, masks = predictor.clear_prompts(session, 5, 1)
     assert ids == [1]
     assert max_diff(masks, first[5]) == 0
     # tracking again from frame 0 now only uses the frame-0 click
-    again = {f: logits.clone() for f, _, logits in predictor.propagate_in_video(session, progress=False)}
+    again = {f: logits.clone() for f, _, logits in predictor.propagate(session, progress=False)}
     only_first_click = track(predictor, clip, {1: CLICK})
     assert any(max_diff(first[f], only_first_click[f][1]) > 1e-3 for f in range(1, CLIP)), "vacuous"
     for f in range(CLIP):
@@ -250,16 +251,16 @@ def test_clear_all_prompts_after_tracking(predictor, clip):
 
 
 def test_reset_state(predictor, clip):
-    session = predictor.init_state(clip)
+    session = predictor.open_session(clip)
     for obj_id, prompt in PROMPTS.items():
-        predictor.add_new_points_or_box(session, 0, obj_id, **prompt)
-    list(predictor.propagate_in_video(session, progress=False))
-    predictor.reset_state(session)
+        predictor.add_prompt(session, 0, obj_id, **prompt)
+    list(predictor.propagate(session, progress=False))
+    predictor.reset_session(session)
     assert session.obj_ids == []
     with pytest.raises(RuntimeError, match="prompt"):
-        next(predictor.propagate_in_video(session, progress=False))
-    predictor.add_new_points_or_box(session, 0, 2, **BOX)
-    after = {f: logits.clone() for f, _, logits in predictor.propagate_in_video(session, progress=False)}
+        next(predictor.propagate(session, progress=False))
+    predictor.add_prompt(session, 0, 2, **BOX)
+    after = {f: logits.clone() for f, _, logits in predictor.propagate(session, progress=False)}
     fresh = track(predictor, clip, {2: BOX})
     for f in range(CLIP):
         assert max_diff(after[f], fresh[f][1]) <= 1e-5
@@ -267,58 +268,58 @@ def test_reset_state(predictor, clip):
 
 def test_clear_old_points_false_appends_clicks(predictor, clip):
     a, b = [[160.0, 74.8]], [[224.0, 40.8]]
-    s1 = predictor.init_state(clip)
-    predictor.add_new_points_or_box(s1, 0, 1, a, [1])
-    _, _, appended = predictor.add_new_points_or_box(s1, 0, 1, b, [0], clear_old_points=False)
+    s1 = predictor.open_session(clip)
+    predictor.add_prompt(s1, 0, 1, points=a, labels=[1])
+    _, _, appended = predictor.add_prompt(s1, 0, 1, points=b, labels=[0], clear_old=False)
     assert s1.objects[1].points[0].coords.shape == (1, 2, 2)
     # same as giving both clicks again (the previous mask is fed back in both cases)
-    s2 = predictor.init_state(clip)
-    predictor.add_new_points_or_box(s2, 0, 1, a, [1])
-    _, _, both = predictor.add_new_points_or_box(s2, 0, 1, a + b, [1, 0])
+    s2 = predictor.open_session(clip)
+    predictor.add_prompt(s2, 0, 1, points=a, labels=[1])
+    _, _, both = predictor.add_prompt(s2, 0, 1, points=a + b, labels=[1, 0])
     assert max_diff(appended, both) <= 1e-5
     # while clear_old_points=True keeps only the new click
-    s3 = predictor.init_state(clip)
-    predictor.add_new_points_or_box(s3, 0, 1, a, [1])
-    _, _, replaced = predictor.add_new_points_or_box(s3, 0, 1, b, [0])
+    s3 = predictor.open_session(clip)
+    predictor.add_prompt(s3, 0, 1, points=a, labels=[1])
+    _, _, replaced = predictor.add_prompt(s3, 0, 1, points=b, labels=[0])
     assert s3.objects[1].points[0].coords.shape == (1, 1, 2)
     assert max_diff(appended, replaced) > 1e-3
     # a box after clicks cannot be appended
     with pytest.raises(ValueError, match="box"):
-        predictor.add_new_points_or_box(s1, 0, 1, box=BOX["box"], clear_old_points=False)
+        predictor.add_prompt(s1, 0, 1, box=BOX["box"], clear_old=False)
 
 
 def test_normalized_coords_equal_pixel_coords(predictor, clip):
-    pixels = predictor.init_state(clip)
-    normalized = predictor.init_state(clip)
+    pixels = predictor.open_session(clip)
+    normalized = predictor.open_session(clip)
     pts = np.array(CLICKS["points"])
     box = np.array(BOX["box"])
-    _, _, p1 = predictor.add_new_points_or_box(pixels, 0, 1, pts, CLICKS["labels"])
-    _, _, n1 = predictor.add_new_points_or_box(
-        normalized, 0, 1, pts / [W, H], CLICKS["labels"], normalize_coords=False
+    _, _, p1 = predictor.add_prompt(pixels, 0, 1, points=pts, labels=CLICKS["labels"])
+    _, _, n1 = predictor.add_prompt(
+        normalized, 0, 1, points=pts / [W, H], labels=CLICKS["labels"], coords="normalized"
     )
-    _, _, p2 = predictor.add_new_points_or_box(pixels, 0, 2, box=box)
-    _, _, n2 = predictor.add_new_points_or_box(normalized, 0, 2, box=box / [W, H, W, H], normalize_coords=False)
+    _, _, p2 = predictor.add_prompt(pixels, 0, 2, box=box)
+    _, _, n2 = predictor.add_prompt(normalized, 0, 2, box=box / [W, H, W, H], coords="normalized")
     assert max_diff(p1, n1) <= 1e-4
     assert max_diff(p2, n2) <= 1e-4
     for (fp, _, lp), (fn, _, ln) in zip(
-        predictor.propagate_in_video(pixels, progress=False), predictor.propagate_in_video(normalized, progress=False)
+        predictor.propagate(pixels, progress=False), predictor.propagate(normalized, progress=False)
     ):
         assert fp == fn and max_diff(lp, ln) <= 1e-4
 
 
 def test_max_frame_num_to_track_and_reverse_ranges(predictor, clip):
-    session = predictor.init_state(clip)
-    predictor.add_new_points_or_box(session, 2, 1, **CLICK)
-    frames = lambda **kw: [f for f, _, _ in predictor.propagate_in_video(session, progress=False, **kw)]  # noqa: E731
-    assert frames(max_frame_num_to_track=3) == [2, 3, 4, 5]
-    assert frames(start_frame_idx=5, max_frame_num_to_track=2, reverse=True) == [5, 4, 3]
-    assert frames(max_frame_num_to_track=0) == [2]
-    assert frames(start_frame_idx=6, max_frame_num_to_track=100) == [6, 7]  # stops at the last frame
+    session = predictor.open_session(clip)
+    predictor.add_prompt(session, 2, 1, **CLICK)
+    frames = lambda **kw: [f for f, _, _ in predictor.propagate(session, progress=False, **kw)]  # noqa: E731
+    assert frames(max_frames=3) == [2, 3, 4, 5]
+    assert frames(start_frame_idx=5, max_frames=2, reverse=True) == [5, 4, 3]
+    assert frames(max_frames=0) == [2]
+    assert frames(start_frame_idx=6, max_frames=100) == [6, 7]  # stops at the last frame
     assert frames(reverse=True) == [2, 1, 0]
     assert frames(start_frame_idx=0, reverse=True) == []  # like the reference: nothing before frame 0
     assert frames() == list(range(2, CLIP))
-    with pytest.raises(ValueError, match="max_frame_num_to_track"):
-        frames(max_frame_num_to_track=-1)
+    with pytest.raises(ValueError, match="max_frames"):
+        frames(max_frames=-1)
 
 
 def test_reverse_equals_forward_on_reversed_clip(predictor, clip):
@@ -333,11 +334,11 @@ def test_non_overlap_masks(model, predictor, clip):
     overlapping = track(predictor, clip, PROMPTS)
     assert any(((logits > 0).sum(0) > 1).any() for _, logits in overlapping.values()), "objects never overlap: vacuous"
     disjoint_predictor = VideoPredictor(model, VideoPredictorOptions(non_overlap_masks=True))
-    session = disjoint_predictor.init_state(clip)
+    session = disjoint_predictor.open_session(clip)
     for obj_id, prompt in PROMPTS.items():
-        _, _, masks = disjoint_predictor.add_new_points_or_box(session, 0, obj_id, **prompt)
+        _, _, masks = disjoint_predictor.add_prompt(session, 0, obj_id, **prompt)
         assert int(((masks > 0).sum(0) > 1).sum()) == 0
-    for f, ids, logits in disjoint_predictor.propagate_in_video(session, progress=False):
+    for f, ids, logits in disjoint_predictor.propagate(session, progress=False):
         assert ids == [1, 2, 3]
         assert int(((logits > 0).sum(0) > 1).sum()) == 0, f"frame {f}: a pixel has two objects"
         # the winner at each pixel keeps its logit
@@ -371,8 +372,8 @@ def test_fill_hole_area_fills_a_hole_in_a_mask_prompt(model, clip):
     mask[58:78, 150:170] = False  # a 20x20 hole
     plain = VideoPredictor(model, VideoPredictorOptions(fill_hole_area=0))
     filled = VideoPredictor(model, VideoPredictorOptions(fill_hole_area=200))
-    _, _, without = plain.add_new_mask(plain.init_state(clip), 0, 1, mask)
-    _, _, with_fill = filled.add_new_mask(filled.init_state(clip), 0, 1, mask)
+    _, _, without = plain.add_mask(plain.open_session(clip), 0, 1, mask)
+    _, _, with_fill = filled.add_mask(filled.open_session(clip), 0, 1, mask)
     hole = (slice(None), slice(None), slice(62, 74), slice(154, 166))
     assert bool((without[hole] < 0).all()), "the hole survived no resizing: vacuous"
     assert bool((with_fill[hole] > 0).all()), "fill_hole_area did not fill the hole"
@@ -384,11 +385,11 @@ def test_fill_hole_area_fills_a_hole_in_a_mask_prompt(model, clip):
 
 
 def test_offload_state_to_cpu(predictor, clip):
-    session = predictor.init_state(clip, offload_state_to_cpu=True)
+    session = predictor.open_session(clip, offload_state_to_cpu=True)
     assert session.storage_device == torch.device("cpu")
     for obj_id, prompt in PROMPTS.items():
-        predictor.add_new_points_or_box(session, 0, obj_id, **prompt)
-    offloaded = {f: logits.clone() for f, _, logits in predictor.propagate_in_video(session, progress=False)}
+        predictor.add_prompt(session, 0, obj_id, **prompt)
+    offloaded = {f: logits.clone() for f, _, logits in predictor.propagate(session, progress=False)}
     for track_ in session.objects.values():
         for out in list(track_.cond.values()) + list(track_.tracked.values()):
             assert out.pred_masks.device.type == "cpu" and out.maskmem_features.device.type == "cpu"
@@ -468,8 +469,8 @@ def test_video_file_tracked_backwards(predictor, clip, tmp_path):
 
 
 def test_folder_and_array_sessions_agree(predictor, clip_dir, clip):
-    a = predictor.init_state(str(clip_dir))
-    b = predictor.init_state(clip)
+    a = predictor.open_session(str(clip_dir))
+    b = predictor.open_session(clip)
     assert (a.num_frames, a.video_height, a.video_width) == (b.num_frames, b.video_height, b.video_width) == (CLIP, H, W)
     for f in (0, CLIP - 1):
         assert torch.equal(a.frames.get(f), b.frames.get(f))
@@ -480,47 +481,47 @@ def test_folder_and_array_sessions_agree(predictor, clip_dir, clip):
 
 @pytest.fixture()
 def session(predictor, clip):
-    return predictor.init_state(clip)
+    return predictor.open_session(clip)
 
 
 @pytest.mark.parametrize("frame_idx", [999, CLIP, -1])
 def test_frame_index_out_of_range(predictor, session, frame_idx):
     with pytest.raises(IndexError, match=str(frame_idx)):
-        predictor.add_new_points_or_box(session, frame_idx, 1, **CLICK)
+        predictor.add_prompt(session, frame_idx, 1, **CLICK)
     with pytest.raises(IndexError, match=str(frame_idx)):
-        predictor.add_new_mask(session, frame_idx, 1, np.ones((H, W), dtype=bool))
+        predictor.add_mask(session, frame_idx, 1, np.ones((H, W), dtype=bool))
     assert session.obj_ids == [] or all(not t.points for t in session.objects.values())
 
 
 @pytest.mark.parametrize("frame_idx", [1.0, "2", None, True])
 def test_frame_index_of_the_wrong_type(predictor, session, frame_idx):
     with pytest.raises(TypeError, match="frame_idx"):
-        predictor.add_new_points_or_box(session, frame_idx, 1, **CLICK)
+        predictor.add_prompt(session, frame_idx, 1, **CLICK)
 
 
 @pytest.mark.parametrize("obj_id", [1.5, "1", None])
 def test_object_id_of_the_wrong_type(predictor, session, obj_id):
     with pytest.raises(TypeError, match="obj_id"):
-        predictor.add_new_points_or_box(session, 0, obj_id, **CLICK)
+        predictor.add_prompt(session, 0, obj_id, **CLICK)
 
 
 def test_numpy_integers_are_accepted(predictor, session):
-    _, ids, masks = predictor.add_new_points_or_box(session, np.int64(2), np.int32(5), **CLICK)
+    _, ids, masks = predictor.add_prompt(session, np.int64(2), np.int32(5), **CLICK)
     assert ids == [5] and masks.shape == (1, 1, H, W)
 
 
 def test_propagate_start_out_of_range(predictor, session):
-    predictor.add_new_points_or_box(session, 0, 1, **CLICK)
+    predictor.add_prompt(session, 0, 1, **CLICK)
     with pytest.raises(IndexError, match="999"):
-        next(predictor.propagate_in_video(session, start_frame_idx=999, progress=False))
+        next(predictor.propagate(session, start_frame_idx=999, progress=False))
 
 
 def test_unknown_object_id(predictor, session):
-    predictor.add_new_points_or_box(session, 0, 1, **CLICK)
+    predictor.add_prompt(session, 0, 1, **CLICK)
     with pytest.raises(KeyError, match="7"):
         predictor.remove_object(session, 7, strict=True)
     with pytest.raises(KeyError, match="7"):
-        predictor.clear_all_prompts_in_frame(session, 0, 7)
+        predictor.clear_prompts(session, 0, 7)
     assert session.obj_ids == [1]
 
 
@@ -543,7 +544,7 @@ def test_unknown_object_id(predictor, session):
 )
 def test_bad_prompts(predictor, session, kwargs, exc, match):
     with pytest.raises(exc, match=match):
-        predictor.add_new_points_or_box(session, 0, 1, **kwargs)
+        predictor.add_prompt(session, 0, 1, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -557,23 +558,23 @@ def test_bad_prompts(predictor, session, kwargs, exc, match):
 )
 def test_bad_masks(predictor, session, mask, match):
     with pytest.raises(ValueError, match=match):
-        predictor.add_new_mask(session, 0, 1, mask)
+        predictor.add_mask(session, 0, 1, mask)
 
 
 def test_propagate_before_any_prompt(predictor, session):
     with pytest.raises(RuntimeError, match="prompt"):
-        next(predictor.propagate_in_video(session, progress=False))
+        next(predictor.propagate(session, progress=False))
 
 
 def test_empty_folder(predictor, tmp_path):
     (tmp_path / "notes.txt").write_text("not a frame")
     with pytest.raises(FrameSourceError, match="no frames"):
-        predictor.init_state(str(tmp_path))
+        predictor.open_session(str(tmp_path))
 
 
 def test_missing_path(predictor, tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        predictor.init_state(str(tmp_path / "nowhere.mp4"))
+        predictor.open_session(str(tmp_path / "nowhere.mp4"))
 
 
 def test_frames_of_mixed_sizes(predictor, clip, tmp_path):
@@ -581,7 +582,7 @@ def test_frames_of_mixed_sizes(predictor, clip, tmp_path):
         Image.fromarray(clip[i]).save(tmp_path / f"{i:05d}.png")
     Image.fromarray(clip[3][:100, :200]).save(tmp_path / "00003.png")
     with pytest.raises(FrameSourceError, match="00003.png"):
-        predictor.init_state(str(tmp_path))
+        predictor.open_session(str(tmp_path))
 
 
 def test_corrupt_frame_in_folder(predictor, clip, tmp_path):
@@ -589,7 +590,7 @@ def test_corrupt_frame_in_folder(predictor, clip, tmp_path):
         Image.fromarray(clip[i]).save(tmp_path / f"{i:05d}.jpg")
     (tmp_path / "00003.jpg").write_bytes(b"this is not a jpeg")
     with pytest.raises(FrameDecodeError, match="00003.jpg"):
-        predictor.init_state(str(tmp_path))
+        predictor.open_session(str(tmp_path))
 
 
 @pytest.mark.parametrize("faststart", [False, True], ids=["index-at-end", "index-at-start"])
@@ -598,14 +599,14 @@ def test_truncated_video_file(predictor, clip, tmp_path, faststart):
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(whole[: len(whole) // 2])
     with pytest.raises(FrameDecodeError, match="truncated"):
-        predictor.init_state(str(cut))
+        predictor.open_session(str(cut))
 
 
 def test_unreadable_video_file(predictor, tmp_path):
     bad = tmp_path / "garbage.mp4"
     bad.write_bytes(bytes(range(256)) * 40)
     with pytest.raises(FrameDecodeError, match="garbage.mp4"):
-        predictor.init_state(str(bad))
+        predictor.open_session(str(bad))
 
 
 # --------------------------------------------------------------------------- streaming
@@ -627,14 +628,14 @@ def test_streaming_matches_offline(model, all_frames, offline_click_24):
     tracker = StreamingTracker(model)
     assert tracker.frame_idx == -1
     with pytest.raises(RuntimeError, match="frame"):
-        tracker.add_points(1, **CLICK)
+        tracker.add_prompt(1, **CLICK)
     results = {}
     for i, frame in enumerate(all_frames):
         idx, ids, logits = tracker.add_frame(frame)
         assert idx == i == tracker.frame_idx
         if i == 0:
             assert ids == [] and logits.shape == (0, 1, H, W)
-            idx, ids, logits = tracker.add_points(1, **CLICK)
+            idx, ids, logits = tracker.add_prompt(1, **CLICK)
         results[idx] = (ids, logits.clone())
     assert sorted(results) == list(range(24))
     for f in range(24):
@@ -648,9 +649,9 @@ def test_streaming_object_added_on_a_later_frame(model, predictor, all_frames, o
     for i, frame in enumerate(all_frames):
         result = tracker.add_frame(frame)
         if i == 0:
-            result = tracker.add_points(1, **CLICK)
+            result = tracker.add_prompt(1, **CLICK)
         if i == 5:
-            result = tracker.add_points(2, **BOX)
+            result = tracker.add_prompt(2, **BOX)
         results[i] = (result[1], result[2].clone())
     assert tracker.obj_ids == [1, 2]
     later = track(predictor, all_frames, {2: BOX}, frame_idx=5)
@@ -670,7 +671,7 @@ def test_streaming_object_added_on_a_later_frame(model, predictor, all_frames, o
 
 
 def test_streaming_memory_stays_bounded(model, all_frames):
-    from samstream.video.memory_bank import MemoryPolicy
+    from samstream.video.memory import MemoryPolicy
 
     def repeat_fixture(count):  # a live source: the 24 fixture frames over and over
         for i in range(count):
@@ -681,9 +682,9 @@ def test_streaming_memory_stays_bounded(model, all_frames):
     for i, frame in enumerate(repeat_fixture(40)):
         _, ids, logits = tracker.add_frame(frame)
         if i == 0:
-            tracker.add_points(1, **CLICK)
+            tracker.add_prompt(1, **CLICK)
         if i == 3:
-            tracker.add_points(2, **BOX)
+            tracker.add_prompt(2, **BOX)
         if i > 3:
             assert ids == [1, 2] and logits.shape == (2, 1, H, W)
         stored.append(tracker.stored_frames())
@@ -703,21 +704,21 @@ def test_streaming_correction_click(model, predictor, all_frames):
     for i, frame in enumerate(all_frames):
         result = tracker.add_frame(frame)
         if i == 0:
-            result = tracker.add_points(1, **CLICK)
+            result = tracker.add_prompt(1, **CLICK)
         if i == t:
             tracked = result[2].clone()
-            result = tracker.add_points(1, **negative)
+            result = tracker.add_prompt(1, **negative)
             corrected = result[2].clone()
         results[i] = result[2].clone()
     assert max_diff(tracked, corrected) > 1e-3, "the correction changed nothing"
     # offline: track to frame t, correct there, go on from t + 1
-    session = predictor.init_state(all_frames)
-    predictor.add_new_points_or_box(session, 0, 1, **CLICK)
-    offline = {f: m.clone() for f, _, m in predictor.propagate_in_video(session, max_frame_num_to_track=t, progress=False)}
+    session = predictor.open_session(all_frames)
+    predictor.add_prompt(session, 0, 1, **CLICK)
+    offline = {f: m.clone() for f, _, m in predictor.propagate(session, max_frames=t, progress=False)}
     assert_close_tracks(tracked, offline[t], "tracked frame before the correction")
-    _, _, offline_corrected = predictor.add_new_points_or_box(session, t, 1, **negative)
+    _, _, offline_corrected = predictor.add_prompt(session, t, 1, **negative)
     assert_close_tracks(corrected, offline_corrected, "corrected frame")
-    offline.update({f: m.clone() for f, _, m in predictor.propagate_in_video(session, t + 1, progress=False)})
+    offline.update({f: m.clone() for f, _, m in predictor.propagate(session, start_frame_idx=t + 1, progress=False)})
     for f in range(24):
         if f != t:
             assert_close_tracks(results[f], offline[f], f"frame {f}")

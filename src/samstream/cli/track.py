@@ -211,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
         with writer, autocast_context(args):
             if args.everything:
                 tracker = _everything_tracker(args, model, options)
-                session = tracker.predictor.init_state(source, streaming=args.stream)
+                session = tracker.predictor.open_session(source, streaming=args.stream)
                 for frame_idx, obj_ids, logits in tracker.run(session):
                     writer.write(frame_idx, obj_ids, (logits[:, 0] > 0).cpu().numpy())
                     written += 1
@@ -226,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
                     result = tracker.add_frame(source.get_rgb(t))
                     for obj, p in sorted(by_frame.get(t, []), key=lambda item: item[0]):
                         result = _apply_prompt(
-                            lambda f, o, pts, lab, box: tracker.add_points(o, pts, lab, box=box),
+                            lambda f, o, pts, lab, box: tracker.add_prompt(o, points=pts, labels=lab, box=box),
                             lambda f, o, m: tracker.add_mask(o, m),
                             t,
                             obj,
@@ -239,11 +239,11 @@ def run(args: argparse.Namespace) -> int:
                         written += 1
             else:
                 predictor = VideoPredictor(model, options)
-                session = predictor.init_state(source)
+                session = predictor.open_session(source)
                 for (frame, obj), p in sorted(prompts.items()):
                     _apply_prompt(
-                        lambda f, o, pts, lab, box: predictor.add_new_points_or_box(session, f, o, pts, lab, box=box),
-                        lambda f, o, m: predictor.add_new_mask(session, f, o, m),
+                        lambda f, o, pts, lab, box: predictor.add_prompt(session, f, o, points=pts, labels=lab, box=box),
+                        lambda f, o, m: predictor.add_mask(session, f, o, m),
                         frame,
                         obj,
                         p,
@@ -251,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
                     )
                 frames = [frame for frame, _ in prompts]
                 start = max(frames) if args.reverse else min(frames)
-                for frame_idx, obj_ids, logits in predictor.propagate_in_video(session, start, reverse=args.reverse):
+                for frame_idx, obj_ids, logits in predictor.propagate(session, start_frame_idx=start, reverse=args.reverse):
                     writer.write(frame_idx, obj_ids, (logits[:, 0] > 0).cpu().numpy())
                     written += 1
     except (FrameSourceError, ValueError, IndexError, KeyError) as exc:

@@ -47,7 +47,8 @@ from .amg_utils import (
 )
 from .predictor import ImagePredictor
 from .prompts import PromptTensors
-from .transforms import coords_to_model, to_rgb_array
+from ..prompts import to_model_coords
+from .transforms import to_rgb_array
 
 __all__ = [
     "OUTPUT_MODES",
@@ -422,7 +423,7 @@ class AutomaticMaskGenerator:
     ) -> MaskProposals:
         cfg = self.config
         device = self.predictor.device
-        coords = coords_to_model(points.to(device), crop_hw, self.predictor.image_size, normalized=False)
+        coords = to_model_coords(points.to(device), crop_hw, self.predictor.image_size, "pixels")
         logits, iou, low_res = self._decode(coords, None, multimask=cfg.multimask_output)  # [B*C, h, w], ...
         per_point = logits.shape[0] // points.shape[0]
         points = points.repeat_interleave(per_point, dim=0)  # [B*C, 2]
@@ -466,7 +467,7 @@ class AutomaticMaskGenerator:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mask-to-mask refinement: each point again, with its mask's low-res logits as prompt."""
         device = self.predictor.device
-        coords = coords_to_model(points.to(device), crop_hw, self.predictor.image_size, normalized=False)
+        coords = to_model_coords(points.to(device), crop_hw, self.predictor.image_size, "pixels")
         batch = self._batch_size([0, 0, crop_hw[1], crop_hw[0]], m2m=True)
         logits, ious = [], []
         for chunk, mask_input in batch_iterator(batch, coords, low_res):

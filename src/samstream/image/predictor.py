@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from ..modeling.sam2 import SAM2Model
 from ..modeling.two_way_transformer import ImageContext
 from .postprocess import fill_holes, remove_sprinkles
-from .prompts import Prompt, PromptTensors, prepare_prompt
+from ..prompts import CoordSpace
+from .prompts import Prompt, PromptNames, PromptTensors, prepare_prompt
 from .transforms import preprocess, to_rgb_array
 
 
@@ -110,9 +111,12 @@ class ImagePredictor:
         if not 0 <= image_index < len(self.orig_hw):
             raise ValueError(f"image index {image_index} out of range for {len(self.orig_hw)} image(s)")
 
-    def prepare(self, prompt: Prompt, image_index: int = 0) -> PromptTensors:
+    def prepare(self, prompt: Prompt, image_index: int = 0, names: PromptNames = PromptNames()) -> PromptTensors:
+        """Validate a prompt for image ``image_index`` into model tensors (errors use ``names``)."""
         self._require_image(image_index)
-        return prepare_prompt(prompt, orig_hw=self.orig_hw[image_index], image_size=self.image_size, device=self.device)
+        return prepare_prompt(
+            prompt, orig_hw=self.orig_hw[image_index], image_size=self.image_size, device=self.device, names=names
+        )
 
     @torch.inference_mode()
     def predict_tensors(
@@ -194,13 +198,13 @@ class ImagePredictor:
         labels=None,
         box=None,
         mask_input=None,
-        normalized: bool = False,
+        coords: CoordSpace = "pixels",
         multimask_output: bool = True,
         image_index: int = 0,
     ) -> MaskPrediction:
         """Masks for a prompt (a :class:`Prompt`, or its fields as keywords)."""
         if prompt is None:
-            prompt = Prompt(points=points, labels=labels, box=box, mask=mask_input, normalized=normalized)
+            prompt = Prompt(points=points, labels=labels, box=box, mask=mask_input, coords=coords)
         elif any(v is not None for v in (points, labels, box, mask_input)):
             raise ValueError("give either a Prompt or points/labels/box/mask_input, not both")
         tensors = self.prepare(prompt, image_index)

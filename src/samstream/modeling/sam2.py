@@ -2,12 +2,13 @@
 and memory encoder, with the object-pointer and object-presence logic.
 
 The model is stateless per call. Which memories a frame attends to is decided
-elsewhere (:mod:`samstream.video.memory_bank`) and handed in as a list.
+elsewhere (:mod:`samstream.video.memory`) and handed in as a list.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -52,20 +53,54 @@ class FrameFeatures:
 
 @dataclass
 class HeadOutput:
-    """Output of the SAM heads for B objects (M masks each: 3 with multimask, else 1).
+    """Output of the SAM heads for B objects, with M mask candidates each (3 with multimask, else 1).
 
-    low_res_multimasks [B, M, S/4, S/4], high_res_multimasks [B, M, S, S], ious [B, M],
-    low_res_masks [B, 1, S/4, S/4] and high_res_masks [B, 1, S, S] (the chosen mask),
-    obj_ptr [B, C], object_score_logits [B, 1]. S is the model's image size.
+    low_res_multimasks [B, M, S/4, S/4] logits (-1024 where the object is judged absent);
+    ious [B, M] predicted IoUs; candidate_ptrs [B, M, C] the object pointer each candidate gives
+    (the same for all when the decoder has one pointer token); object_score_logits [B, 1];
+    choice [B] the index of the chosen candidate. ``high_res_override`` [B, 1, S, S]: chosen
+    logits at full size when they are known exactly (a mask used as output). S is the model's
+    image size.
     """
 
     low_res_multimasks: torch.Tensor
-    high_res_multimasks: torch.Tensor
     ious: torch.Tensor
-    low_res_masks: torch.Tensor
-    high_res_masks: torch.Tensor
-    obj_ptr: torch.Tensor
+    candidate_ptrs: torch.Tensor
     object_score_logits: torch.Tensor
+    choice: torch.Tensor
+    image_size: int
+    high_res_override: torch.Tensor | None = None
+
+    def _rows(self) -> torch.Tensor:
+        return torch.arange(self.choice.shape[0], device=self.choice.device)
+
+    @property
+    def low_res_masks(self) -> torch.Tensor:
+        """The chosen candidate's logits [B, 1, S/4, S/4]."""
+        if self.low_res_multimasks.shape[1] == 1:
+            return self.low_res_multimasks
+        return self.low_res_multimasks[self._rows(), self.choice].unsqueeze(1)
+
+    @property
+    def high_res_masks(self) -> torch.Tensor:
+        """The chosen candidate's logits upsampled to the model's input size [B, 1, S, S]."""
+        if self.high_res_override is not None:
+            return self.high_res_override
+        s = self.image_size
+        return F.interpolate(self.low_res_masks, size=(s, s), mode="bilinear", align_corners=False)
+
+    @property
+    def obj_ptr(self) -> torch.Tensor:
+        """The chosen candidate's object pointer [B, C]."""
+        if self.candidate_ptrs.shape[1] == 1:
+            return self.candidate_ptrs[:, 0]
+        return self.candidate_ptrs[self._rows(), self.choice]
+
+    def with_choice(self, choice: torch.Tensor) -> "HeadOutput":
+        """The same proposals with another chosen candidate per object (choice [B] long)."""
+        if choice.shape != self.choice.shape:
+            raise ValueError(f"choice must have shape {tuple(self.choice.shape)}, got {tuple(choice.shape)}")
+        return replace(self, choice=choice.to(self.choice.device), high_res_override=None)
 
 
 @dataclass
@@ -79,6 +114,13 @@ class MemoryInput:
     features: torch.Tensor
     pos_enc: torch.Tensor
     slot: int
+
+
+class MemoryEncoding(NamedTuple):
+    """A frame's new memory: features and position encoding, [B, C_mem, h, w] each."""
+
+    features: torch.Tensor
+    pos_enc: torch.Tensor
 
 
 @dataclass
@@ -242,24 +284,18 @@ class SAM2Model(nn.Module):
         if self.config.pred_obj_scores:
             low_multi = torch.where(is_present[:, None, None], low_multi, NO_OBJECT_LOGIT)
         low_multi = low_multi.float()
-        high_multi = F.interpolate(
-            low_multi, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False
-        )
-        token = dec.tokens[:, 0]
         if multimask_output:
-            best = dec.iou.argmax(dim=-1)
-            rows = torch.arange(b, device=device)
-            low_masks = low_multi[rows, best].unsqueeze(1)
-            high_masks = high_multi[rows, best].unsqueeze(1)
-            if dec.tokens.shape[1] > 1:
-                token = dec.tokens[rows, best]
+            choice = dec.iou.argmax(dim=-1)
         else:
-            low_masks, high_masks = low_multi, high_multi
-        obj_ptr = self._pointer_with_presence(self.obj_ptr_proj(token), dec.object_score_logits)
-        return HeadOutput(low_multi, high_multi, dec.iou, low_masks, high_masks, obj_ptr, dec.object_score_logits)
+            choice = torch.zeros(b, dtype=torch.long, device=device)
+        tokens = dec.tokens  # [B, M or 1, C]
+        ptrs = self.obj_ptr_proj(tokens)
+        ptrs = self._pointer_with_presence(ptrs, dec.object_score_logits[:, None])  # [B, M or 1, C]
+        return HeadOutput(low_multi, dec.iou, ptrs, dec.object_score_logits, choice, self.image_size)
 
     def _pointer_with_presence(self, obj_ptr: torch.Tensor, object_score_logits: torch.Tensor) -> torch.Tensor:
-        """Blend the object pointer [B, C] with the learned no-object pointer by presence."""
+        """Blend object pointers [B, ..., C] with the learned no-object pointer by presence
+        (object_score_logits [B, ..., 1], broadcast against the pointers)."""
         c = self.config
         if not (c.pred_obj_scores and c.use_obj_ptrs_in_encoder):
             return obj_ptr
@@ -285,7 +321,8 @@ class SAM2Model(nn.Module):
         low = F.interpolate(
             high, size=(high.shape[-2] // 4, high.shape[-1] // 4), mode="bilinear", align_corners=False, antialias=True
         )
-        ious = mask_f.new_ones(mask_f.shape[0], 1)
+        b = mask_f.shape[0]
+        ious = mask_f.new_ones(b, 1)
         if self.config.use_obj_ptrs_in_encoder:
             obj_ptr = self.forward_sam_heads(
                 backbone_features,
@@ -293,14 +330,15 @@ class SAM2Model(nn.Module):
                 high_res_features=high_res_features,
             ).obj_ptr  # already blended by the heads' own presence score; blended again below
         else:
-            obj_ptr = torch.zeros(mask_f.shape[0], self.hidden_dim, device=mask_f.device)
+            obj_ptr = torch.zeros(b, self.hidden_dim, device=mask_f.device)
         present = (mask_f.flatten(1) > 0).any(dim=1, keepdim=True).float()  # [B, 1]
         object_score_logits = scale * present + bias
         if self.config.pred_obj_scores:
             if self.config.fixed_no_obj_ptr:
                 obj_ptr = present * obj_ptr
             obj_ptr = obj_ptr + (1 - present) * self.no_obj_ptr
-        return HeadOutput(low, high, ious, low, high, obj_ptr, object_score_logits)
+        choice = torch.zeros(b, dtype=torch.long, device=mask_f.device)
+        return HeadOutput(low, ious, obj_ptr[:, None], object_score_logits, choice, self.image_size, high_res_override=high)
 
 
     # ------------------------------------------------------------------ memory
@@ -369,7 +407,7 @@ class SAM2Model(nn.Module):
         high_res_masks: torch.Tensor,
         object_score_logits: torch.Tensor,
         is_mask_from_pts: torch.Tensor | bool,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> "MemoryEncoding":
         """Encode a frame's features [B, C, h, w] and predicted mask logits [B, 1, S, S] into a memory.
 
         ``is_mask_from_pts`` ([B] bool or one bool): masks from clicks are binarized first when
@@ -389,7 +427,7 @@ class SAM2Model(nn.Module):
         if self.no_obj_embed_spatial is not None:
             absent = 1.0 - (object_score_logits > 0).float()  # [B, 1]
             mem_features = mem_features + absent[..., None, None] * self.no_obj_embed_spatial[..., None, None]
-        return mem_features, mem_pos
+        return MemoryEncoding(mem_features, mem_pos)
 
 
 def non_overlapping_logits(masks: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from ..image.automatic import AutomaticMaskGenerator
-from .predictor import FrameResult, VideoPredictor
+from ..results import FrameResult
+from .predictor import VideoPredictor
 from .state import VideoSession
 
 
@@ -76,8 +77,8 @@ class EverythingTracker:
         found = self.generator.generate(rgb)
         found.sort(key=lambda m: (-m.predicted_iou, -m.area))
         candidates = [np.asarray(m.segmentation, dtype=bool) for m in found]
-        if current is not None and current[1]:
-            tracked = (current[2][:, 0] > 0).cpu().numpy()
+        if current is not None and current.obj_ids:
+            tracked = current.binary_masks().cpu().numpy()
         else:
             tracked = np.zeros((0,) + rgb.shape[:2], dtype=bool)
         new = new_object_masks(
@@ -87,7 +88,7 @@ class EverythingTracker:
         result = current
         next_id = max(session.objects, default=0) + 1
         for mask in new[: max(room, 0)]:
-            result = self.predictor.add_new_mask(session, frame_idx, next_id, mask)
+            result = self.predictor.add_mask(session, frame_idx, next_id, mask).result()
             next_id += 1
         return result
 
@@ -107,5 +108,5 @@ class EverythingTracker:
                 result = self.predictor.track_frame(session, t, reverse=False)
             if t == 0 or (every > 0 and t % every == 0):
                 result = self._discover(session, t, result)
-            if result is not None and result[1]:
+            if result is not None and result.obj_ids:
                 yield result

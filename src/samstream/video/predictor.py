@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -18,14 +18,21 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..image.postprocess import fill_holes
-from ..modeling.prompt_encoder import LABEL_BOX_BOTTOM_RIGHT, LABEL_BOX_TOP_LEFT
 from ..modeling.sam2 import NO_OBJECT_LOGIT, FrameFeatures, HeadOutput, MemoryInput, PointerInput, SAM2Model
 from ..modeling.sam2 import non_overlapping_logits
+from ..prompts import CoordSpace, check_binary_mask, check_index, prompt_points
+from ..results import FrameResult, PromptResult
 from .frames import FrameSource, open_frame_source
-from .memory_bank import MemoryPolicy, MemorySelection, select_memories
-from .state import FrameOutput, ObjectTrack, PointPrompt, VideoSession
+from .memory import Candidates, Keep, MemorySelection, MemoryStrategy, make_strategy
+from .state import FrameOutput, Hypothesis, MemoryFrames, ObjectTrack, PointPrompt, VideoSession
 
-FrameResult = tuple[int, list[int], torch.Tensor]  # (frame index, object ids, logits [N, 1, H, W])
+
+class RemovedObject(NamedTuple):
+    """What removing an object leaves: the remaining ids, and the frames where the removed
+    object had prompts (their consolidated masks changed)."""
+
+    obj_ids: list[int]
+    prompted_frames: list[int]
 
 
 @dataclass(frozen=True)
@@ -54,14 +61,24 @@ class VideoPredictorOptions:
 
 
 class VideoPredictor:
-    """Tracks objects through a video. The model is shared and stateless; sessions hold state."""
+    """Tracks objects through a video. The model is shared and stateless; sessions hold state.
 
-    def __init__(self, model: SAM2Model, options: VideoPredictorOptions | None = None) -> None:
+    ``memory``: the memory strategy, by name (see :func:`samstream.video.memory.strategy_names`)
+    or as an object; ``"default"`` is the reference behaviour.
+    """
+
+    def __init__(
+        self,
+        model: SAM2Model,
+        options: VideoPredictorOptions | None = None,
+        *,
+        memory: str | MemoryStrategy = "default",
+    ) -> None:
         if not isinstance(model, SAM2Model):
             raise TypeError(f"model must be a SAM2Model, got {type(model).__name__}")
         self.model = model
         self.options = options or VideoPredictorOptions()
-        self.policy = MemoryPolicy.from_config(model.config)
+        self.memory = make_strategy(memory, model.config)
 
     @property
     def image_size(self) -> int:
@@ -73,7 +90,7 @@ class VideoPredictor:
 
     # ------------------------------------------------------------------ sessions
     @torch.inference_mode()
-    def init_state(
+    def open_session(
         self,
         source,
         *,
@@ -81,7 +98,11 @@ class VideoPredictor:
         streaming: bool = False,
     ) -> VideoSession:
         """Open a video: a frame folder, a video file, an array/tensor/list of frames, an
-        iterable of frames, or a :class:`FrameSource`. Frames are decoded when needed."""
+        iterable of frames, or a :class:`FrameSource`. Frames are decoded when needed.
+
+        ``offload_state_to_cpu`` keeps per-frame outputs in CPU memory; ``streaming`` drops the
+        outputs that no later frame can attend to (for sources of any length).
+        """
         frames = source if isinstance(source, FrameSource) else open_frame_source(source, self.image_size)
         device = self.device
         session = VideoSession(
@@ -97,15 +118,13 @@ class VideoPredictor:
             self._features(session, 0)  # warm up like the reference (and check frame 0 decodes)
         return session
 
-    def reset_state(self, session: VideoSession) -> None:
+    def reset_session(self, session: VideoSession) -> None:
         """Forget every object and prompt (the frames and their cache stay)."""
         session.objects.clear()
 
     # ------------------------------------------------------------------ validation helpers
     def _check_frame(self, session: VideoSession, frame_idx, what: str = "frame_idx") -> int:
-        if isinstance(frame_idx, bool) or not isinstance(frame_idx, (int, np.integer)):
-            raise TypeError(f"{what} must be an int, got {type(frame_idx).__name__}")
-        frame_idx = int(frame_idx)
+        frame_idx = check_index(frame_idx, what)
         n = session.num_frames
         if frame_idx < 0 or (n is not None and frame_idx >= n):
             valid = f"0..{n - 1}" if n is not None else ">= 0"
@@ -114,18 +133,24 @@ class VideoPredictor:
             raise IndexError(f"{what} {frame_idx} is not available from this live source")
         return frame_idx
 
-    @staticmethod
-    def _check_obj_id(obj_id) -> int:
-        if isinstance(obj_id, bool) or not isinstance(obj_id, (int, np.integer)):
-            raise TypeError(f"obj_id must be an int, got {type(obj_id).__name__}")
-        return int(obj_id)
-
     def _object(self, session: VideoSession, obj_id: int) -> ObjectTrack:
         track = session.objects.get(obj_id)
         if track is None:
             track = ObjectTrack(obj_id=obj_id)
             session.objects[obj_id] = track
         return track
+
+    def _existing(self, session: VideoSession, obj_id) -> ObjectTrack:
+        obj_id = check_index(obj_id, "obj_id")
+        track = session.objects.get(obj_id)
+        if track is None:
+            raise KeyError(f"unknown object id {obj_id}; existing ids: {session.obj_ids}")
+        return track
+
+    def _memory_state(self, track: ObjectTrack):
+        if track.memory_state is None:
+            track.memory_state = self.memory.new_object_state(track.obj_id)
+        return track.memory_state
 
     # ------------------------------------------------------------------ features
     def _features(self, session: VideoSession, frame_idx: int) -> FrameFeatures:
@@ -144,31 +169,45 @@ class VideoPredictor:
 
     # ------------------------------------------------------------------ prompts
     @torch.inference_mode()
-    def add_new_points_or_box(
+    def add_prompt(
         self,
         session: VideoSession,
         frame_idx: int,
         obj_id: int,
+        *,
         points=None,
         labels=None,
-        clear_old_points: bool = True,
-        normalize_coords: bool = True,
         box=None,
-    ) -> FrameResult:
-        """Clicks and/or a box for one object on one frame; returns every object's mask there.
+        coords: CoordSpace = "pixels",
+        clear_old: bool = True,
+    ) -> PromptResult:
+        """Clicks and/or a box for one object on one frame.
 
-        points [N, 2] (x, y) and labels [N] (1 foreground, 0 background); box [4] (x0, y0, x1, y1).
-        Coordinates are video pixels, or in [0, 1] with ``normalize_coords=False``.
+        points [N, 2] (x, y) and labels [N] (1 foreground, 0 background); box [4] (x0, y0, x1, y1);
+        ``coords``: in ``"pixels"`` of the video or ``"normalized"`` to [0, 1]. ``clear_old=False``
+        adds the clicks to the object's earlier clicks on this frame. Returns every object's
+        masks on the frame (computed when asked for).
         """
         frame_idx = self._check_frame(session, frame_idx)
-        obj_id = self._check_obj_id(obj_id)
-        coords, point_labels = self._prompt_tensors(session, points, labels, box, clear_old_points, normalize_coords)
+        obj_id = check_index(obj_id, "obj_id")
+        if points is None and labels is None and box is None:
+            raise ValueError("give points with labels, or a box")
+        if box is not None and not clear_old:
+            raise ValueError("a box must come before any click: use clear_old=True with a box")
+        coords_t, labels_t = prompt_points(
+            points,
+            labels,
+            box,
+            orig_hw=(session.video_height, session.video_width),
+            image_size=self.image_size,
+            coords=coords,
+        )
         track = self._object(session, obj_id)
-        old = track.points.get(frame_idx) if not clear_old_points else None
+        old = track.points.get(frame_idx) if not clear_old else None
         if old is not None:
-            coords = torch.cat([old.coords, coords], dim=1)
-            point_labels = torch.cat([old.labels, point_labels], dim=1)
-        prompt = PointPrompt(coords=coords.to(session.device), labels=point_labels.to(session.device))
+            coords_t = torch.cat([old.coords.to(coords_t.device), coords_t], dim=1)
+            labels_t = torch.cat([old.labels.to(labels_t.device), labels_t], dim=1)
+        prompt = PointPrompt(coords=coords_t.to(session.device), labels=labels_t.to(session.device))
         track.points[frame_idx] = prompt
         track.masks.pop(frame_idx, None)
 
@@ -179,68 +218,15 @@ class VideoPredictor:
         prev_logits = None if prev is None else prev.pred_masks.to(session.device).clamp(-32.0, 32.0)
         out = self._prompted_frame(session, track, frame_idx, is_init, reverse, points=prompt, prev_logits=prev_logits)
         track.pending(is_cond)[frame_idx] = out
-        return frame_idx, session.obj_ids, self._consolidated(session, frame_idx, is_cond)
-
-    def _prompt_tensors(self, session, points, labels, box, clear_old_points, normalize_coords):
-        if (points is None) != (labels is None):
-            raise ValueError("points and labels must be given together")
-        if points is None and box is None:
-            raise ValueError("give points with labels, or a box")
-        pts = self._float_array(points, "points", (-1, 2)) if points is not None else np.zeros((0, 2))
-        if labels is not None:
-            lab = self._float_array(labels, "labels", (-1,))
-            if lab.shape[0] != pts.shape[0]:
-                raise ValueError(f"{lab.shape[0]} labels for {pts.shape[0]} points")
-            if not set(np.unique(lab).tolist()) <= {0.0, 1.0}:
-                raise ValueError(f"labels must be 1 (foreground) or 0 (background), got {np.unique(lab).tolist()}")
-        else:
-            lab = np.zeros((0,))
-        coords = torch.as_tensor(pts, dtype=torch.float32)[None]  # [1, N, 2]
-        point_labels = torch.as_tensor(lab, dtype=torch.int32)[None]
-        if box is not None:
-            if not clear_old_points:
-                raise ValueError("a box must come before any click: use clear_old_points=True with a box")
-            b = self._float_array(box, "box", (4,))
-            if b[2] < b[0] or b[3] < b[1]:
-                raise ValueError(f"box must have x1 >= x0 and y1 >= y0, got {b.tolist()}")
-            corners = torch.as_tensor(b, dtype=torch.float32).reshape(1, 2, 2)
-            corner_labels = torch.tensor([[LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT]], dtype=torch.int32)
-            coords = torch.cat([corners, coords], dim=1)
-            point_labels = torch.cat([corner_labels, point_labels], dim=1)
-        if normalize_coords:
-            coords = coords / torch.tensor([session.video_width, session.video_height])
-        return coords * self.image_size, point_labels
-
-    @staticmethod
-    def _float_array(value, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        if isinstance(value, torch.Tensor):
-            value = value.detach().cpu().numpy()
-        try:
-            arr = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be numeric") from None
-        if arr.ndim == len(shape) + 1 and arr.shape[0] == 1:
-            arr = arr[0]  # a leading batch axis of 1 is accepted
-        if arr.ndim != len(shape) or any(s != -1 and s != d for s, d in zip(shape, arr.shape)):
-            raise ValueError(f"{name} must have shape {tuple('N' if s == -1 else s for s in shape)}, got {arr.shape}")
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} contains NaN or infinite values")
-        return arr
+        return self._prompt_result(session, frame_idx, is_cond)
 
     @torch.inference_mode()
-    def add_new_mask(self, session: VideoSession, frame_idx: int, obj_id: int, mask) -> FrameResult:
-        """A mask prompt [H, W] (bool or 0/1) for one object on one frame."""
+    def add_mask(self, session: VideoSession, frame_idx: int, obj_id: int, mask) -> PromptResult:
+        """A mask prompt [H, W] (bool or 0/1, at the video's size) for one object on one frame."""
         frame_idx = self._check_frame(session, frame_idx)
-        obj_id = self._check_obj_id(obj_id)
-        if isinstance(mask, torch.Tensor):
-            mask = mask.detach().cpu().numpy()
-        mask = np.asarray(mask)
-        if mask.ndim != 2:
-            raise ValueError(f"mask must be 2-D (H, W), got shape {mask.shape}")
-        if mask.dtype != np.bool_:
-            if not np.isin(mask, (0, 1)).all():
-                raise ValueError("mask must be boolean or contain only 0 and 1")
-        full = torch.as_tensor(mask.astype(bool))[None, None].float().to(session.device)
+        obj_id = check_index(obj_id, "obj_id")
+        mask = check_binary_mask(mask)
+        full = torch.as_tensor(mask)[None, None].float().to(session.device)
         s = self.image_size
         if full.shape[-2:] != (s, s):
             full = F.interpolate(full, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
@@ -253,7 +239,14 @@ class VideoPredictor:
         is_cond = is_init or self.options.add_all_frames_to_correct_as_cond
         out = self._prompted_frame(session, track, frame_idx, is_init, reverse, mask=full)
         track.pending(is_cond)[frame_idx] = out
-        return frame_idx, session.obj_ids, self._consolidated(session, frame_idx, is_cond)
+        return self._prompt_result(session, frame_idx, is_cond)
+
+    def _prompt_result(self, session: VideoSession, frame_idx: int, is_cond: bool) -> PromptResult:
+        def compute() -> torch.Tensor:
+            with torch.inference_mode():
+                return self._consolidated(session, frame_idx, is_cond)
+
+        return PromptResult(frame_idx, session.obj_ids, compute)
 
     def _prompted_frame(
         self,
@@ -274,8 +267,9 @@ class VideoPredictor:
         if mask is not None and model.config.use_mask_input_as_output_without_sam:
             heads = model.mask_as_output(feats.image_embed, high_res, mask)
         else:
-            selection = None if is_init else self._selection(session, track, frame_idx, reverse)
-            pix = self._condition(session, feats, [track], selection, is_init)
+            hyp = track.hypotheses[0]
+            selection = None if is_init else self._selection(session, track, hyp, frame_idx, reverse)
+            pix = self._condition(session, feats, [(track, hyp)], selection, is_init)
             mask_in = prev_logits if prev_logits is not None else mask
             num_points = 0 if points is None else points.labels.shape[1]
             heads = model.forward_sam_heads(
@@ -286,31 +280,35 @@ class VideoPredictor:
                 high_res,
                 multimask_output=model.use_multimask(is_init, num_points),
             )
-        return self._to_outputs(session, heads, maskmem=None)[0]
+        low = heads.low_res_masks
+        return self._outputs(session, low, heads.obj_ptr, heads.object_score_logits, heads.ious)[0]
 
     # ------------------------------------------------------------------ memory conditioning
-    def _selection(self, session: VideoSession, track: ObjectTrack, frame_idx: int, reverse: bool) -> MemorySelection:
+    def _selection(
+        self, session: VideoSession, track: ObjectTrack, hyp: Hypothesis, frame_idx: int, reverse: bool
+    ) -> MemorySelection:
         if not track.cond:
             raise RuntimeError(f"object {track.obj_id} has no prompted frame to track from")
-        return select_memories(
+        return self.memory.select_memories(
             frame_idx,
             cond_frames=list(track.cond),
-            non_cond_frames=track.tracked,
+            memory_frames=MemoryFrames(hyp.tracked),
             reverse=reverse,
             num_frames=session.num_frames,
-            policy=self.policy,
+            state=self._memory_state(track),
         )
 
     def _condition(
         self,
         session: VideoSession,
         feats: FrameFeatures,
-        tracks: list[ObjectTrack],
+        items: list[tuple[ObjectTrack, Hypothesis]],
         selection: MemorySelection | None,
         is_init: bool,
     ) -> torch.Tensor:
-        """Memory-conditioned features [B, C, h, w] for a batch of objects sharing ``selection``."""
-        b = len(tracks)
+        """Memory-conditioned features [B, C, h, w] for a batch of (object, hypothesis) pairs
+        sharing ``selection``."""
+        b = len(items)
         image_embed = feats.image_embed.expand(b, -1, -1, -1)
         position = feats.position[-1].expand(b, -1, -1, -1)
         memories: list[MemoryInput] = []
@@ -320,31 +318,44 @@ class VideoPredictor:
             device = session.device
             pos = session.maskmem_pos_enc.to(device).expand(b, -1, -1, -1)
             for t, slot in selection.memories:
-                outs = [tr.cond[t] if slot == 0 else (tr.tracked.get(t) or tr.cond[t]) for tr in tracks]
+                outs = [tr.cond[t] if slot == 0 else (hyp.tracked.get(t) or tr.cond[t]) for tr, hyp in items]
                 mem = torch.cat([o.maskmem_features for o in outs], dim=0).to(device)
                 memories.append(MemoryInput(features=mem, pos_enc=pos, slot=slot))
             for t, offset, from_cond in selection.pointers:
-                outs = [tr.cond[t] if from_cond else (tr.tracked.get(t) or tr.cond[t]) for tr in tracks]
+                outs = [tr.cond[t] if from_cond else (hyp.tracked.get(t) or tr.cond[t]) for tr, hyp in items]
                 pointers.append(PointerInput(pointer=torch.cat([o.obj_ptr for o in outs], dim=0).to(device), offset=offset))
             window = selection.pointer_window
         return self.model.condition_on_memory(
             image_embed, position, memories, pointers, is_init_cond_frame=is_init, pointer_window=window
         )
 
-    def _to_outputs(self, session: VideoSession, heads: HeadOutput, maskmem: torch.Tensor | None) -> list[FrameOutput]:
-        """Split a batch of head outputs into per-object :class:`FrameOutput` (holes filled)."""
-        low = heads.low_res_masks
+    def _outputs(
+        self,
+        session: VideoSession,
+        low_res: torch.Tensor,
+        obj_ptr: torch.Tensor,
+        object_score_logits: torch.Tensor,
+        ious: torch.Tensor,
+        maskmem: torch.Tensor | None = None,
+        in_memory: list[bool] | None = None,
+    ) -> list[FrameOutput]:
+        """Per-object :class:`FrameOutput` from B chosen masks [B, 1, s, s] (holes filled),
+        pointers [B, C], object scores [B, 1], candidate IoUs [B, M] and memories [B, ...]."""
         if self.options.fill_hole_area > 0:
-            low = fill_holes(low, self.options.fill_hole_area, threshold=0.0, fill_value=0.1)
+            low_res = fill_holes(low_res, self.options.fill_hole_area, threshold=0.0, fill_value=0.1)
+        boxes = mask_boxes(low_res)
         store = session.storage_device
         outs = []
-        for i in range(low.shape[0]):
+        for i in range(low_res.shape[0]):
             outs.append(
                 FrameOutput(
-                    pred_masks=low[i : i + 1].to(store),
-                    obj_ptr=heads.obj_ptr[i : i + 1],
-                    object_score_logits=heads.object_score_logits[i : i + 1],
+                    pred_masks=low_res[i : i + 1].to(store),
+                    obj_ptr=obj_ptr[i : i + 1],
+                    object_score_logits=object_score_logits[i : i + 1],
+                    ious=ious[i : i + 1],
+                    box=boxes[i : i + 1],
                     maskmem_features=None if maskmem is None else maskmem[i : i + 1].to(store),
+                    in_memory=True if in_memory is None else in_memory[i],
                 )
             )
         return outs
@@ -355,14 +366,21 @@ class VideoPredictor:
         """Memory features (bfloat16) [B, C_mem, h, w] for B objects' masks [B, 1, S, S] on a frame."""
         feats = self._features(session, frame_idx)
         b = high_res_masks.shape[0]
-        mem, pos = self.model.encode_memory(
+        mem = self.model.encode_memory(
             feats.image_embed.expand(b, -1, -1, -1), high_res_masks, scores, is_mask_from_pts=from_points
         )
         if session.maskmem_pos_enc is None:
-            session.maskmem_pos_enc = pos[0:1].clone().to(session.storage_device)
-        return mem.to(torch.bfloat16)
+            session.maskmem_pos_enc = mem.pos_enc[0:1].clone().to(session.storage_device)
+        return mem.features.to(torch.bfloat16)
 
     # ------------------------------------------------------------------ consolidation
+    @torch.inference_mode()
+    def frame_masks(self, session: VideoSession, frame_idx: int) -> FrameResult:
+        """Every object's newest masks on a frame (prompted, else tracked) at the video's size."""
+        frame_idx = self._check_frame(session, frame_idx)
+        is_cond = any(frame_idx in tr.pending_cond for tr in session.objects.values())
+        return FrameResult(frame_idx, session.obj_ids, self._consolidated(session, frame_idx, is_cond))
+
     def _consolidated(self, session: VideoSession, frame_idx: int, is_cond: bool) -> torch.Tensor:
         """Every object's logits on a frame at video resolution [N, 1, H, W] (-1024 where absent)."""
         h, w = session.video_height, session.video_width
@@ -407,49 +425,56 @@ class VideoPredictor:
             for i, o in enumerate(outs):
                 o.maskmem_features = mem[i : i + 1].to(session.storage_device)
         for track in session.objects.values():
-            for is_cond in (False, True):
-                pending = track.pending(is_cond)
-                target = track.cond if is_cond else track.tracked
-                for t, out in pending.items():
-                    target[t] = out
-                    if self.options.clear_non_cond_mem_around_input:
-                        self._clear_tracked_around(track, t)
-                pending.clear()
+            for t, out in track.pending_cond.items():
+                track.cond[t] = out
+                if self.options.clear_non_cond_mem_around_input:
+                    self._clear_tracked_around(track, t)
+            for t, out in track.pending_tracked.items():
+                for hyp in track.hypotheses:  # a correction holds on every hypothesis
+                    hyp.tracked[t] = out
+                if self.options.clear_non_cond_mem_around_input:
+                    self._clear_tracked_around(track, t)
+            track.pending_cond.clear()
+            track.pending_tracked.clear()
             if not track.cond:
                 raise RuntimeError(f"object {track.obj_id} has no prompt: add points, a box or a mask for it first")
             for t in track.cond:
-                track.tracked.pop(t, None)
+                for hyp in track.hypotheses:
+                    hyp.tracked.pop(t, None)
 
     def _clear_tracked_around(self, track: ObjectTrack, frame_idx: int) -> None:
-        reach = self.policy.memory_temporal_stride * self.policy.num_maskmem
-        for t in range(frame_idx - reach, frame_idx + reach + 1):
-            track.tracked.pop(t, None)
+        policy = getattr(self.memory, "policy", None)
+        if policy is None:
+            return
+        reach = policy.memory_temporal_stride * policy.num_maskmem
+        for hyp in track.hypotheses:
+            for t in range(frame_idx - reach, frame_idx + reach + 1):
+                hyp.tracked.pop(t, None)
 
     @torch.inference_mode()
-    def propagate_in_video(
+    def propagate(
         self,
         session: VideoSession,
-        start_frame_idx: int | None = None,
-        max_frame_num_to_track: int | None = None,
-        reverse: bool = False,
         *,
+        start_frame_idx: int | None = None,
+        max_frames: int | None = None,
+        reverse: bool = False,
         progress: bool = True,
     ) -> Iterator[FrameResult]:
         """Track every object from ``start_frame_idx`` (default: the first prompted frame),
-        forward or in ``reverse``, for at most ``max_frame_num_to_track`` frames after the start.
+        forward or in ``reverse``, for at most ``max_frames`` frames after the start.
 
-        Yields (frame index, object ids, logits [N, 1, H, W] at video resolution) frame by frame.
+        Yields a :class:`FrameResult` (frame index, object ids, logits [N, 1, H, W] at the
+        video's size) frame by frame.
         """
         self.prepare_tracking(session)
         n = session.num_frames
         if start_frame_idx is None:
             start_frame_idx = min(t for tr in session.objects.values() for t in tr.cond)
         start_frame_idx = self._check_frame(session, start_frame_idx, "start_frame_idx")
-        if max_frame_num_to_track is not None and (
-            isinstance(max_frame_num_to_track, bool) or int(max_frame_num_to_track) < 0
-        ):
-            raise ValueError(f"max_frame_num_to_track must be >= 0, got {max_frame_num_to_track}")
-        limit = None if max_frame_num_to_track is None else int(max_frame_num_to_track)
+        if max_frames is not None and (isinstance(max_frames, bool) or int(max_frames) < 0):
+            raise ValueError(f"max_frames must be >= 0, got {max_frames}")
+        limit = None if max_frames is None else int(max_frames)
         if reverse:
             end = 0 if limit is None else max(start_frame_idx - limit, 0)
             order = range(start_frame_idx, end - 1, -1) if start_frame_idx > 0 else range(0)
@@ -470,11 +495,15 @@ class VideoPredictor:
             t += 1
 
     def track_frame(self, session: VideoSession, frame_idx: int, reverse: bool) -> FrameResult:
-        """Track every object on one frame (conditioning frames are reused as they are)."""
+        """Track every object on one frame (conditioning frames are reused as they are).
+
+        Every hypothesis of every object attends to the memories its strategy selects;
+        (object, hypothesis) pairs with equal selections run as one batch; the strategy then
+        decides per object which candidates become the output and the hypotheses kept.
+        """
         tracks = list(session.objects.values())
         results: list[torch.Tensor | None] = [None] * len(tracks)
-        groups: "OrderedDict[tuple, list[int]]" = OrderedDict()
-        selections: dict[tuple, MemorySelection] = {}
+        groups: "OrderedDict[MemorySelection, list[tuple[int, int]]]" = OrderedDict()
         for i, track in enumerate(tracks):
             out = track.cond.get(frame_idx)
             if out is not None:
@@ -482,42 +511,117 @@ class VideoPredictor:
                 if self.options.clear_non_cond_mem_around_input:
                     self._clear_tracked_around(track, frame_idx)
             else:
-                sel = self._selection(session, track, frame_idx, reverse)
-                key = (sel.memories, sel.pointers, sel.pointer_window)
-                groups.setdefault(key, []).append(i)
-                selections[key] = sel
+                for h, hyp in enumerate(track.hypotheses):
+                    sel = self._selection(session, track, hyp, frame_idx, reverse)
+                    groups.setdefault(sel, []).append((i, h))
             track.directions[frame_idx] = reverse
         if groups:
             feats = self._features(session, frame_idx)
-            for key, members in groups.items():
-                batch = [tracks[i] for i in members]
-                outs = self._track_batch(session, feats, frame_idx, batch, selections[key])
-                for i, out in zip(members, outs):
-                    tracks[i].tracked[frame_idx] = out
-                    results[i] = out.pred_masks
+            proposals: dict[tuple[int, int], tuple[HeadOutput, int]] = {}
+            for sel, members in groups.items():
+                heads = self._propose(session, feats, [(tracks[i], tracks[i].hypotheses[h]) for i, h in members], sel)
+                for row, key in enumerate(members):
+                    proposals[key] = (heads, row)
+            tracked = sorted({i for i, _ in proposals})
+            for i, low in zip(tracked, self._decide(session, frame_idx, [tracks[i] for i in tracked], proposals, tracked)):
+                results[i] = low
         if session.streaming:
             self._forget_out_of_reach(session, frame_idx, reverse)
         low = torch.cat([r.to(session.device) for r in results], dim=0)
-        return frame_idx, session.obj_ids, self._to_video_res(session, low)
+        return FrameResult(frame_idx, session.obj_ids, self._to_video_res(session, low))
 
-    def _track_batch(
-        self, session: VideoSession, feats: FrameFeatures, frame_idx: int, tracks: list[ObjectTrack], selection: MemorySelection
-    ) -> list[FrameOutput]:
+    def _propose(
+        self,
+        session: VideoSession,
+        feats: FrameFeatures,
+        items: list[tuple[ObjectTrack, Hypothesis]],
+        selection: MemorySelection,
+    ) -> HeadOutput:
+        """The heads' candidates for a batch of (object, hypothesis) pairs sharing a selection."""
         model = self.model
-        b = len(tracks)
-        pix = self._condition(session, feats, tracks, selection, is_init=False)
+        b = len(items)
+        pix = self._condition(session, feats, items, selection, is_init=False)
         high_res = None if feats.high_res is None else [f.expand(b, -1, -1, -1) for f in feats.high_res]
-        heads = model.forward_sam_heads(pix, None, None, None, high_res, multimask_output=model.use_multimask(False, 0))
-        mem = self._encode(session, frame_idx, heads.high_res_masks, heads.object_score_logits, from_points=False)
-        return self._to_outputs(session, heads, maskmem=mem)
+        return model.forward_sam_heads(pix, None, None, None, high_res, multimask_output=model.use_multimask(False, 0))
+
+    def _decide(
+        self,
+        session: VideoSession,
+        frame_idx: int,
+        tracks: list[ObjectTrack],
+        proposals: dict[tuple[int, int], tuple[HeadOutput, int]],
+        indices: list[int],
+    ) -> list[torch.Tensor]:
+        """Let the strategy pick each object's output and hypotheses, encode the memories of the
+        kept outputs in one batch, and store them. Returns each object's output mask [1, 1, s, s]."""
+        chosen: list[tuple[int, Keep, HeadOutput, int]] = []  # (object position, keep, heads, row)
+        for pos, (track, i) in enumerate(zip(tracks, indices)):
+            rows = [proposals[(i, h)] for h in range(len(track.hypotheses))]
+            cands = [
+                Candidates(
+                    low_res_masks=heads.low_res_multimasks[row],
+                    ious=heads.ious[row],
+                    obj_ptrs=heads.candidate_ptrs[row].expand(heads.ious.shape[1], -1),
+                    object_score_logit=heads.object_score_logits[row, 0],
+                    prior_score=hyp.score,
+                )
+                for (heads, row), hyp in zip(rows, track.hypotheses)
+            ]
+            keeps = list(self.memory.decide(frame_idx, cands, self._memory_state(track)))
+            if not keeps:
+                raise RuntimeError(f"memory strategy {self.memory.name!r} kept no hypothesis for object {track.obj_id}")
+            for k in keeps:
+                if not (0 <= k.parent < len(rows)) or not (0 <= k.candidate < cands[k.parent].num_candidates):
+                    raise RuntimeError(f"memory strategy {self.memory.name!r} kept an invalid candidate {k}")
+                heads, row = rows[k.parent]
+                chosen.append((pos, k, heads, row))
+
+        # the kept candidates, all objects together: masks [K, 1, s, s], pointers, scores
+        low = torch.stack([heads.low_res_multimasks[row, k.candidate] for _, k, heads, row in chosen]).unsqueeze(1)
+        ptrs = torch.stack(
+            [heads.candidate_ptrs[row, k.candidate if heads.candidate_ptrs.shape[1] > 1 else 0] for _, k, heads, row in chosen]
+        )
+        scores = torch.stack([heads.object_score_logits[row] for _, k, heads, row in chosen])
+        ious = torch.stack([heads.ious[row] for _, k, heads, row in chosen])
+        admit = [k.in_memory for _, k, _, _ in chosen]
+        maskmem = None
+        if any(admit):
+            idx = [j for j, a in enumerate(admit) if a]
+            s = self.image_size
+            high = F.interpolate(low[idx], size=(s, s), mode="bilinear", align_corners=False)
+            mem = self._encode(session, frame_idx, high, scores[idx], from_points=False)
+            maskmem = mem.new_zeros((len(chosen),) + mem.shape[1:])
+            maskmem[idx] = mem
+        outs = self._outputs(session, low, ptrs, scores, ious, maskmem, admit)
+        for j, a in enumerate(admit):
+            if not a:
+                outs[j].maskmem_features = None
+
+        # new hypotheses per object: a parent kept twice is copied before anything is added
+        results: list[torch.Tensor] = []
+        for pos, track in enumerate(tracks):
+            mine = [(j, k) for j, (p, k, _, _) in enumerate(chosen) if p == pos]
+            claimed: set[int] = set()
+            new_hyps: list[Hypothesis] = []
+            for _, k in mine:
+                parent = track.hypotheses[k.parent]
+                tracked = parent.tracked if k.parent not in claimed else dict(parent.tracked)
+                claimed.add(k.parent)
+                new_hyps.append(Hypothesis(tracked=tracked, score=k.score))
+            for (j, _), hyp in zip(mine, new_hyps):
+                hyp.tracked[frame_idx] = outs[j]
+            track.hypotheses = new_hyps
+            results.append(outs[mine[0][0]].pred_masks)
+        return results
 
     def _forget_out_of_reach(self, session: VideoSession, frame_idx: int, reverse: bool) -> None:
         """Streaming: drop tracked outputs no later frame can attend to."""
-        horizon = self.policy.horizon()
+        horizon = self.memory.horizon()
         for track in session.objects.values():
-            stale = [t for t in track.tracked if (t - frame_idx if reverse else frame_idx - t) > horizon]
-            for t in stale:
-                del track.tracked[t]
+            for hyp in track.hypotheses:
+                stale = [t for t in hyp.tracked if (t - frame_idx if reverse else frame_idx - t) > horizon]
+                for t in stale:
+                    del hyp.tracked[t]
             old_dirs = [t for t in track.directions if (t - frame_idx if reverse else frame_idx - t) > horizon]
             for t in old_dirs:
                 if t not in track.cond:
@@ -525,9 +629,7 @@ class VideoPredictor:
 
     # ------------------------------------------------------------------ removing prompts and objects
     @torch.inference_mode()
-    def clear_all_prompts_in_frame(
-        self, session: VideoSession, frame_idx: int, obj_id: int, need_output: bool = True
-    ) -> FrameResult | None:
+    def clear_prompts(self, session: VideoSession, frame_idx: int, obj_id: int) -> PromptResult:
         """Remove one object's prompts on a frame (its result there becomes a tracked one)."""
         frame_idx = self._check_frame(session, frame_idx)
         track = self._existing(session, obj_id)
@@ -537,43 +639,28 @@ class VideoPredictor:
         track.pending_tracked.pop(frame_idx, None)
         out = track.cond.pop(frame_idx, None)
         if out is not None:
-            track.tracked[frame_idx] = out
+            for hyp in track.hypotheses:
+                hyp.tracked[frame_idx] = out
             track.directions.pop(frame_idx, None)
-        if not need_output:
-            return None
         is_cond = any(frame_idx in tr.pending_cond for tr in session.objects.values())
-        return frame_idx, session.obj_ids, self._consolidated(session, frame_idx, is_cond)
-
-    def _existing(self, session: VideoSession, obj_id) -> ObjectTrack:
-        obj_id = self._check_obj_id(obj_id)
-        track = session.objects.get(obj_id)
-        if track is None:
-            raise KeyError(f"unknown object id {obj_id}; existing ids: {session.obj_ids}")
-        return track
+        return self._prompt_result(session, frame_idx, is_cond)
 
     @torch.inference_mode()
-    def remove_object(
-        self, session: VideoSession, obj_id: int, strict: bool = False, need_output: bool = True
-    ) -> tuple[list[int], list[tuple[int, torch.Tensor]]]:
-        """Remove an object everywhere. Returns the remaining ids and, with ``need_output``,
-        the refreshed masks of the frames where it had prompts."""
-        obj_id = self._check_obj_id(obj_id)
+    def remove_object(self, session: VideoSession, obj_id: int, *, strict: bool = False) -> RemovedObject:
+        """Remove an object everywhere (``strict``: an unknown id is an error). The frames where
+        it had prompts are returned: :meth:`frame_masks` gives their refreshed masks."""
+        obj_id = check_index(obj_id, "obj_id")
         if obj_id not in session.objects:
             if strict:
                 raise KeyError(f"cannot remove object id {obj_id}: it does not exist (ids: {session.obj_ids})")
-            return session.obj_ids, []
+            return RemovedObject(session.obj_ids, [])
         if len(session.objects) == 1:
-            self.reset_state(session)
-            return session.obj_ids, []
+            self.reset_session(session)
+            return RemovedObject(session.obj_ids, [])
         track = session.objects[obj_id]
         prompted = sorted(set(track.points) | set(track.masks))
         del session.objects[obj_id]
-        updated = []
-        if need_output:
-            for t in prompted:
-                is_cond = any(t in tr.pending_cond for tr in session.objects.values())
-                updated.append((t, self._consolidated(session, t, is_cond)))
-        return session.obj_ids, updated
+        return RemovedObject(session.obj_ids, prompted)
 
     # ------------------------------------------------------------------ inspection
     def object_score_logits(self, session: VideoSession, obj_id: int, frame_idx: int) -> float | None:
@@ -581,3 +668,21 @@ class VideoPredictor:
         track = self._existing(session, obj_id)
         out = track.output_at(frame_idx)
         return None if out is None else float(out.object_score_logits.reshape(-1)[0])
+
+
+def mask_boxes(low_res: torch.Tensor) -> torch.Tensor:
+    """Boxes [B, 4] (x0, y0, x1, y1) in [0, 1] of masks given as logits [B, 1, h, w] (> 0 is the
+    mask); zeros for an empty mask."""
+    fg = low_res[:, 0] > 0  # [B, h, w]
+    b, h, w = fg.shape
+    cols = fg.any(dim=1)  # [B, w]
+    rows = fg.any(dim=2)  # [B, h]
+    xs = torch.arange(w, device=fg.device)
+    ys = torch.arange(h, device=fg.device)
+    x0 = torch.where(cols, xs, w).amin(dim=1)
+    x1 = torch.where(cols, xs + 1, 0).amax(dim=1)
+    y0 = torch.where(rows, ys, h).amin(dim=1)
+    y1 = torch.where(rows, ys + 1, 0).amax(dim=1)
+    present = cols.any(dim=1)
+    box = torch.stack([x0 / w, y0 / h, x1 / w, y1 / h], dim=1).float()
+    return torch.where(present[:, None], box, torch.zeros_like(box))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -19,14 +20,20 @@ class FrameOutput:
     """One object's result on one frame.
 
     pred_masks: low-res mask logits [1, 1, S/4, S/4] (after hole filling); obj_ptr [1, C];
-    object_score_logits [1, 1]; maskmem_features [1, C_mem, S/16, S/16] in bfloat16, or None
-    until the memory encoder has run on this output.
+    object_score_logits [1, 1]; ious [1, M]: the predicted IoU of each of the M candidates the
+    heads proposed (M = 1 without multimask); box [1, 4]: (x0, y0, x1, y1) of the mask in [0, 1]
+    coordinates of the frame (zeros for an empty mask); maskmem_features [1, C_mem, S/16, S/16]
+    in bfloat16, or None until the memory encoder has run; in_memory: False when the memory
+    strategy kept this output out of the memory bank (no memory, no pointer).
     """
 
     pred_masks: torch.Tensor
     obj_ptr: torch.Tensor
     object_score_logits: torch.Tensor
+    ious: torch.Tensor
+    box: torch.Tensor
     maskmem_features: torch.Tensor | None = None
+    in_memory: bool = True
 
 
 @dataclass
@@ -38,23 +45,56 @@ class PointPrompt:
 
 
 @dataclass
+class Hypothesis:
+    """One pathway of an object's memory: the outputs of the frames tracked along it.
+
+    ``score`` belongs to the memory strategy (e.g. a cumulative confidence); the object's
+    first hypothesis is the one whose masks are returned.
+    """
+
+    tracked: dict[int, FrameOutput] = field(default_factory=dict)
+    score: float = 0.0
+
+
+class MemoryFrames:
+    """The frames of a hypothesis whose outputs are in the memory bank (a read-only container)."""
+
+    __slots__ = ("_tracked",)
+
+    def __init__(self, tracked: dict[int, FrameOutput]) -> None:
+        self._tracked = tracked
+
+    def __contains__(self, frame_idx: object) -> bool:
+        out = self._tracked.get(frame_idx)  # type: ignore[call-overload]
+        return out is not None and out.in_memory
+
+
+@dataclass
 class ObjectTrack:
     """Everything known about one object.
 
-    ``cond`` holds conditioning frames (prompted), ``tracked`` the frames produced by
-    propagation; ``pending_*`` hold prompt results whose memory is not encoded yet (they move
-    into ``cond`` / ``tracked`` when propagation starts). ``directions`` records, per frame
-    processed, whether it was reached while tracking in reverse.
+    ``cond`` holds conditioning frames (prompted), shared by every hypothesis; each hypothesis
+    holds the frames produced by propagation along it (``tracked`` is the first one's);
+    ``pending_*`` hold prompt results whose memory is not encoded yet (they move into ``cond``
+    / ``tracked`` when propagation starts). ``directions`` records, per frame processed,
+    whether it was reached while tracking in reverse. ``memory_state`` is the memory
+    strategy's own per-object state (e.g. a motion filter), never shared between objects.
     """
 
     obj_id: int
     points: dict[int, PointPrompt] = field(default_factory=dict)
     masks: dict[int, torch.Tensor] = field(default_factory=dict)
     cond: dict[int, FrameOutput] = field(default_factory=dict)
-    tracked: dict[int, FrameOutput] = field(default_factory=dict)
+    hypotheses: list[Hypothesis] = field(default_factory=lambda: [Hypothesis()])
     pending_cond: dict[int, FrameOutput] = field(default_factory=dict)
     pending_tracked: dict[int, FrameOutput] = field(default_factory=dict)
     directions: dict[int, bool] = field(default_factory=dict)
+    memory_state: Any = None
+
+    @property
+    def tracked(self) -> dict[int, FrameOutput]:
+        """Tracked outputs of the hypothesis whose masks are returned."""
+        return self.hypotheses[0].tracked
 
     def pending(self, is_cond: bool) -> dict[int, FrameOutput]:
         return self.pending_cond if is_cond else self.pending_tracked
@@ -68,8 +108,10 @@ class ObjectTrack:
         return self.cond.get(frame_idx) or self.tracked.get(frame_idx)
 
     def clear(self) -> None:
-        for d in (self.points, self.masks, self.cond, self.tracked, self.pending_cond, self.pending_tracked, self.directions):
+        for d in (self.points, self.masks, self.cond, self.pending_cond, self.pending_tracked, self.directions):
             d.clear()
+        self.hypotheses = [Hypothesis()]
+        self.memory_state = None
 
 
 @dataclass

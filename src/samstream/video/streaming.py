@@ -15,7 +15,10 @@ import torch
 
 from ..modeling.sam2 import SAM2Model
 from .frames import FrameDroppedError, FrameIndexError, FrameSource, to_rgb_uint8
-from .predictor import FrameResult, VideoPredictor, VideoPredictorOptions
+from ..prompts import CoordSpace
+from ..results import FrameResult, PromptResult
+from .memory import MemoryStrategy
+from .predictor import VideoPredictor, VideoPredictorOptions
 from .state import VideoSession
 
 
@@ -77,7 +80,10 @@ class StreamingTracker:
     >>> for frame in camera:
     ...     result = tracker.add_frame(frame)          # masks of every object on this frame
     ...     if user_clicked:
-    ...         result = tracker.add_points(obj_id=1, points=[[x, y]], labels=[1])
+    ...         result = tracker.add_prompt(obj_id=1, points=[[x, y]], labels=[1])
+
+    Prompts take the same arguments as :meth:`VideoPredictor.add_prompt` and apply to the
+    current (latest) frame; ``memory`` picks the memory strategy.
     """
 
     def __init__(
@@ -85,11 +91,12 @@ class StreamingTracker:
         model: SAM2Model,
         options: VideoPredictorOptions | None = None,
         *,
+        memory: str | MemoryStrategy = "default",
         offload_state_to_cpu: bool = False,
     ) -> None:
-        self._engine = VideoPredictor(model, options)
+        self._engine = VideoPredictor(model, options, memory=memory)
         self._source = PushFrameSource(model.image_size, window=max(2, self._engine.options.feature_cache_size))
-        self.session: VideoSession = self._engine.init_state(
+        self.session: VideoSession = self._engine.open_session(
             self._source, offload_state_to_cpu=offload_state_to_cpu, streaming=True
         )
 
@@ -109,32 +116,46 @@ class StreamingTracker:
 
     @torch.inference_mode()
     def add_frame(self, frame) -> FrameResult:
-        """Feed the next frame; returns (frame index, object ids, logits [N, 1, H, W])."""
+        """Feed the next frame; returns every object's masks on it (logits [N, 1, H, W])."""
         idx = self._source.push(frame)
         session = self.session
         session.video_height, session.video_width = self._source.video_height, self._source.video_width
         if not session.objects:
             empty = torch.empty(0, 1, session.video_height, session.video_width, device=session.device)
-            return idx, [], empty
+            return FrameResult(idx, [], empty)
         self._engine.prepare_tracking(session)
         return self._engine.track_frame(session, idx, reverse=False)
 
-    def add_points(self, obj_id: int, points=None, labels=None, *, box=None, clear_old_points: bool = True) -> FrameResult:
-        """Clicks and/or a box for an object (new or tracked) on the current frame, in pixels."""
-        idx = self._require_frame()
-        return self._engine.add_new_points_or_box(
-            self.session, idx, obj_id, points, labels, clear_old_points=clear_old_points, normalize_coords=True, box=box
+    def add_prompt(
+        self,
+        obj_id: int,
+        *,
+        points=None,
+        labels=None,
+        box=None,
+        coords: CoordSpace = "pixels",
+        clear_old: bool = True,
+    ) -> PromptResult:
+        """Clicks and/or a box for an object (new or tracked) on the current frame."""
+        return self._engine.add_prompt(
+            self.session,
+            self._require_frame(),
+            obj_id,
+            points=points,
+            labels=labels,
+            box=box,
+            coords=coords,
+            clear_old=clear_old,
         )
 
-    def add_mask(self, obj_id: int, mask) -> FrameResult:
+    def add_mask(self, obj_id: int, mask) -> PromptResult:
         """A mask [H, W] for an object on the current frame."""
-        return self._engine.add_new_mask(self.session, self._require_frame(), obj_id, mask)
+        return self._engine.add_mask(self.session, self._require_frame(), obj_id, mask)
 
     def remove_object(self, obj_id: int) -> list[int]:
         """Stop tracking an object; returns the remaining ids."""
-        ids, _ = self._engine.remove_object(self.session, obj_id, strict=True, need_output=False)
-        return ids
+        return self._engine.remove_object(self.session, obj_id, strict=True).obj_ids
 
     def stored_frames(self) -> int:
         """How many per-object frame outputs are held (for checking that memory stays bounded)."""
-        return sum(len(t.cond) + len(t.tracked) for t in self.session.objects.values())
+        return sum(len(t.cond) + sum(len(h.tracked) for h in t.hypotheses) for t in self.session.objects.values())

@@ -4,7 +4,7 @@ tracking and the frames that hold memories, so it can be tested without a model.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Container, Sequence
+from typing import Container, NamedTuple, Sequence
 
 
 @dataclass(frozen=True)
@@ -20,14 +20,16 @@ class MemoryPolicy:
     signed_ptr_offsets: bool = False
 
     @classmethod
-    def from_config(cls, config) -> "MemoryPolicy":
+    def from_config(cls, config, *, training: bool = False) -> "MemoryPolicy":
+        """The policy of a model config. In training, memories are taken at stride 1 and
+        pointers of conditioning frames after the current one are allowed (as the reference trains)."""
         return cls(
             num_maskmem=config.num_maskmem,
             max_cond_frames_in_attn=config.max_cond_frames_in_attn,
-            memory_temporal_stride=config.memory_temporal_stride_for_eval,
+            memory_temporal_stride=1 if training else config.memory_temporal_stride_for_eval,
             use_obj_ptrs=config.use_obj_ptrs_in_encoder,
             max_obj_ptrs=config.max_obj_ptrs_in_encoder,
-            only_obj_ptrs_in_the_past=config.only_obj_ptrs_in_the_past_for_eval,
+            only_obj_ptrs_in_the_past=False if training else config.only_obj_ptrs_in_the_past_for_eval,
             signed_ptr_offsets=config.use_signed_tpos_enc_to_obj_ptrs,
         )
 
@@ -38,18 +40,34 @@ class MemoryPolicy:
         return max(self.num_maskmem * stride + 2, ptr)
 
 
+class MemoryRef(NamedTuple):
+    """A past frame's spatial memory attended to. ``slot`` is the temporal slot: 0 for a selected
+    conditioning frame, else 1..num_maskmem-1 where num_maskmem-1 is the adjacent frame (a
+    tracked frame, or a conditioning frame left out of the selection)."""
+
+    frame_idx: int
+    slot: int
+
+
+class PointerRef(NamedTuple):
+    """A past frame's object pointer attended to, with its temporal ``offset`` to the current
+    frame; ``from_cond`` when it comes from a selected conditioning frame."""
+
+    frame_idx: int
+    offset: int
+    from_cond: bool
+
+
 @dataclass(frozen=True)
 class MemorySelection:
-    """The memory bank of one frame.
+    """The memory bank of one frame: the spatial memories and object pointers it attends to.
 
-    memories: (frame index, temporal slot) pairs; slot 0 for selected conditioning frames, else
-    1..num_maskmem-1 where num_maskmem-1 is the adjacent frame (a tracked frame, or a
-    conditioning frame left out of the selection). pointers: (frame index, temporal offset,
-    from a selected conditioning frame) triples. pointer_window: normalizer of the offsets (+1).
+    ``pointer_window`` normalizes the pointers' temporal offsets (encodings use offset / (window - 1)).
+    The selection is hashable: objects with equal selections are batched together.
     """
 
-    memories: tuple[tuple[int, int], ...]
-    pointers: tuple[tuple[int, int, bool], ...]
+    memories: tuple[MemoryRef, ...]
+    pointers: tuple[PointerRef, ...]
     pointer_window: int
 
 
@@ -101,7 +119,7 @@ def select_memories(
     def has_memory(t: int) -> bool:
         return t in non_cond_frames or t in unselected_set
 
-    memories: list[tuple[int, int]] = [(t, 0) for t in selected]
+    memories: list[MemoryRef] = [MemoryRef(t, 0) for t in selected]
     stride = policy.memory_temporal_stride
     for slot in range(1, policy.num_maskmem):
         back = policy.num_maskmem - slot  # frames back from the current one
@@ -112,9 +130,9 @@ def select_memories(
         else:
             t = -(-(frame_idx + 2) // stride) * stride + (back - 2) * stride
         if has_memory(t):
-            memories.append((t, slot))
+            memories.append(MemoryRef(t, slot))
 
-    pointers: list[tuple[int, int, bool]] = []
+    pointers: list[PointerRef] = []
     window = policy.max_obj_ptrs if num_frames is None else min(num_frames, policy.max_obj_ptrs)
     if policy.use_obj_ptrs:
         sign = -1 if reverse else 1
@@ -122,11 +140,11 @@ def select_memories(
             if policy.only_obj_ptrs_in_the_past and not (t >= frame_idx if reverse else t <= frame_idx):
                 continue
             offset = (frame_idx - t) * sign if policy.signed_ptr_offsets else abs(frame_idx - t)
-            pointers.append((t, offset, True))
+            pointers.append(PointerRef(t, offset, True))
         for dt in range(1, window):
             t = frame_idx + dt if reverse else frame_idx - dt
             if t < 0 or (num_frames is not None and t >= num_frames):
                 break
             if has_memory(t):
-                pointers.append((t, dt, False))
+                pointers.append(PointerRef(t, dt, False))
     return MemorySelection(memories=tuple(memories), pointers=tuple(pointers), pointer_window=window)

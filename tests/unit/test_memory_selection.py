@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pytest
 
-from samstream.video.memory_bank import MemoryPolicy, MemorySelection, select_conditioning_frames, select_memories
+from samstream.video.memory import MemoryPolicy, MemorySelection, select_conditioning_frames, select_memories
 
 
 def _select(frame_idx, cond, non_cond, *, reverse=False, num_frames=100, **policy):
