@@ -204,6 +204,14 @@ class SAM2Model(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def forward(self, frames: torch.Tensor, prompts, **options):
+        """The differentiable clip forward: frames [T, 3, S, S] and per-frame prompts for N
+        objects -> one output per frame (see :func:`samstream.video.clip.run_clip` for the
+        prompts, the options and the outputs)."""
+        from ..video.clip import run_clip  # the tracking loop lives with the memory strategies
+
+        return run_clip(self, frames, prompts, **options)
+
     def compile_for_video(self) -> None:
         """torch.compile the parts with fixed shapes per video (the reference's ``vos_optimized``):
         the image encoder, the memory encoder and the mask decoder. The first frames are slow."""

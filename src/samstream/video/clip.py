@@ -1,0 +1,280 @@
+"""The differentiable clip forward: a whole clip through the tracker in one call, for training.
+
+Frames [T, 3, S, S] and prompts for N objects on some frames go in; every frame's outputs come
+out, with gradients through the image encoder, memory attention, the memory encoder and the
+object pointers. Memories are chosen by the same strategy code as inference
+(:mod:`samstream.video.memory`). Prompted frames are processed first, without memory, then the
+others in temporal order (or reverse), as SAM 2 trains. ``SAM2Model.forward`` calls
+:func:`run_clip`, so the model can be wrapped in ``DistributedDataParallel``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Collection, Mapping
+
+import torch
+
+from ..modeling.sam2 import FrameFeatures, HeadOutput, MemoryInput, PointerInput, SAM2Model
+from .memory import Candidates, DefaultMemory, MemoryPolicy, MemoryStrategy, make_strategy
+from .state import MemoryFrames
+
+# corrector(high_res_logits [N, 1, S, S]) -> (coords [N, 1, 2] in input pixels, labels [N, 1])
+Corrector = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
+class ClipPrompts:
+    """Prompts for the N objects of a clip on one frame.
+
+    point_coords [N, P, 2] in model-input pixels (0..S, x then y), point_labels [N, P] int
+    (1 foreground, 0 background, 2 / 3 box corners placed first, -1 padding); mask [N, 1, S, S]
+    (0 / 1) for mask prompts. Points, a mask, or both.
+    """
+
+    point_coords: torch.Tensor | None = None
+    point_labels: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if (self.point_coords is None) != (self.point_labels is None):
+            raise ValueError("point_coords and point_labels must be given together")
+        if self.point_coords is None and self.mask is None:
+            raise ValueError("a prompt needs points (with labels) or a mask")
+        if self.point_coords is not None:
+            if self.point_coords.dim() != 3 or self.point_coords.shape[-1] != 2:
+                raise ValueError(f"point_coords must be [N, P, 2], got {tuple(self.point_coords.shape)}")
+            if tuple(self.point_labels.shape) != tuple(self.point_coords.shape[:2]):
+                raise ValueError(
+                    f"point_labels {tuple(self.point_labels.shape)} must match point_coords {tuple(self.point_coords.shape)}"
+                )
+        if self.mask is not None and (self.mask.dim() != 4 or self.mask.shape[1] != 1):
+            raise ValueError(f"mask must be [N, 1, S, S], got {tuple(self.mask.shape)}")
+
+    @property
+    def num_objects(self) -> int:
+        return int((self.point_coords if self.point_coords is not None else self.mask).shape[0])
+
+
+@dataclass
+class ClipStep:
+    """One pass of the heads on a frame: the first, then one per corrective click.
+
+    multimask_logits [N, M, S/4, S/4]; ious [N, M]; object_score_logits [N, 1];
+    point_coords [N, P, 2] and point_labels [N, P]: the clicks this pass saw (None without).
+    """
+
+    multimask_logits: torch.Tensor
+    ious: torch.Tensor
+    object_score_logits: torch.Tensor
+    point_coords: torch.Tensor | None = None
+    point_labels: torch.Tensor | None = None
+
+
+@dataclass
+class ClipFrameOutput:
+    """A frame's result: its head passes, and the final chosen output.
+
+    masks [N, 1, S/4, S/4] low-res logits of the chosen candidate after the last pass;
+    high_res_masks [N, 1, S, S]; obj_ptr [N, C]; object_score_logits [N, 1];
+    is_conditioning: the frame's memory was used as a conditioning frame.
+    """
+
+    frame_idx: int
+    steps: list[ClipStep]
+    masks: torch.Tensor
+    high_res_masks: torch.Tensor
+    obj_ptr: torch.Tensor
+    object_score_logits: torch.Tensor
+    is_conditioning: bool
+
+
+@dataclass
+class _Memory:
+    """A processed frame in the clip's memory bank: features [N, C_mem, h, w], pointer [N, C]."""
+
+    maskmem_features: torch.Tensor
+    obj_ptr: torch.Tensor
+    in_memory: bool = True
+
+
+@dataclass
+class _Bank:
+    cond: dict[int, _Memory] = field(default_factory=dict)
+    tracked: dict[int, _Memory] = field(default_factory=dict)
+    pos_enc: torch.Tensor | None = None
+
+
+def clip_strategy(model: SAM2Model, memory: str | MemoryStrategy) -> MemoryStrategy:
+    """The strategy for a clip: ``"default"`` follows the model's train / eval mode (in training,
+    memories at stride 1 and pointers of later conditioning frames, as SAM 2 trains)."""
+    if isinstance(memory, str) and memory == "default":
+        return DefaultMemory(MemoryPolicy.from_config(model.config, training=model.training))
+    return make_strategy(memory, model.config)
+
+
+def run_clip(
+    model: SAM2Model,
+    frames: torch.Tensor,
+    prompts: Mapping[int, ClipPrompts],
+    *,
+    memory: str | MemoryStrategy = "default",
+    corrector: Corrector | None = None,
+    correction_frames: Collection[int] = (),
+    num_correction_clicks: int = 7,
+    corrections_as_cond: bool = True,
+    reverse: bool = False,
+    memory_dtype: torch.dtype | None = None,
+) -> list[ClipFrameOutput]:
+    """Track N objects through a clip. Returns one :class:`ClipFrameOutput` per frame, in order.
+
+    frames [T, 3, S, S] normalized; prompts: frame index -> :class:`ClipPrompts`. On
+    ``correction_frames``, ``num_correction_clicks`` clicks are added one at a time from
+    ``corrector`` (given the current prediction) and the heads re-run after each; those frames
+    become conditioning frames with ``corrections_as_cond``. ``memory_dtype``: the dtype memories
+    are kept in (default: bfloat16 in eval mode, like inference; unchanged in training).
+    """
+    if frames.dim() != 4 or frames.shape[1] != 3:
+        raise ValueError(f"frames must be [T, 3, S, S], got {tuple(frames.shape)}")
+    t_len = frames.shape[0]
+    if not prompts:
+        raise ValueError("a clip needs a prompt on at least one frame")
+    bad = sorted(t for t in prompts if not 0 <= t < t_len)
+    if bad:
+        raise ValueError(f"prompts on frames {bad} outside the clip of {t_len} frames")
+    counts = {p.num_objects for p in prompts.values()}
+    if len(counts) != 1:
+        raise ValueError(f"every frame's prompts must cover the same objects, got counts {sorted(counts)}")
+    if correction_frames and corrector is None:
+        raise ValueError("correction_frames need a corrector")
+    n = counts.pop()
+    strategy = clip_strategy(model, memory)
+    if memory_dtype is None:
+        memory_dtype = frames.dtype if model.training else torch.bfloat16
+
+    states = [strategy.new_object_state(i) for i in range(n)]
+    feats = model.encode_images(frames)
+    cond_frames = sorted(prompts, reverse=reverse)
+    others = [t for t in (range(t_len - 1, -1, -1) if reverse else range(t_len)) if t not in prompts]
+    bank = _Bank()
+    outputs: dict[int, ClipFrameOutput] = {}
+    corrections = set(correction_frames)
+    for t in cond_frames + others:
+        frame = _frame_features(feats, t, n)
+        is_init = t in prompts
+        if is_init:
+            pix = model.condition_on_memory(
+                frame.image_embed, frame.position[-1], [], [], is_init_cond_frame=True, pointer_window=1
+            )
+        else:
+            pix = _condition(model, strategy, frame, bank, t, reverse, t_len)
+        prompt = prompts.get(t)
+        coords = None if prompt is None else prompt.point_coords
+        labels = None if prompt is None else prompt.point_labels
+        if prompt is not None and prompt.mask is not None and model.config.use_mask_input_as_output_without_sam:
+            heads = model.mask_as_output(frame.image_embed, frame.high_res, prompt.mask)
+        else:
+            num_points = 0 if labels is None else labels.shape[1]
+            heads = model.forward_sam_heads(
+                pix,
+                coords,
+                labels,
+                None if prompt is None else prompt.mask,
+                frame.high_res,
+                multimask_output=model.use_multimask(is_init, num_points),
+            )
+            if not is_init:
+                heads = _strategy_choice(strategy, t, heads, states)
+        steps = [ClipStep(heads.low_res_multimasks, heads.ious, heads.object_score_logits, coords, labels)]
+        if t in corrections:
+            for _ in range(num_correction_clicks):
+                new_xy, new_lab = corrector(heads.high_res_masks)
+                coords = new_xy if coords is None else torch.cat([coords, new_xy.to(coords)], dim=1)
+                labels = new_lab if labels is None else torch.cat([labels, new_lab.to(labels)], dim=1)
+                heads = model.forward_sam_heads(
+                    pix,
+                    coords,
+                    labels,
+                    heads.low_res_masks,
+                    frame.high_res,
+                    multimask_output=model.use_multimask(is_init, labels.shape[1]),
+                )
+                steps.append(ClipStep(heads.low_res_multimasks, heads.ious, heads.object_score_logits, coords, labels))
+        high = heads.high_res_masks
+        mem = model.encode_memory(frame.image_embed, high, heads.object_score_logits, is_mask_from_pts=coords is not None)
+        if bank.pos_enc is None:
+            bank.pos_enc = mem.pos_enc[0:1]
+        is_cond = is_init or (corrections_as_cond and t in corrections)
+        entry = _Memory(mem.features.to(memory_dtype), heads.obj_ptr)
+        (bank.cond if is_cond else bank.tracked)[t] = entry
+        outputs[t] = ClipFrameOutput(
+            frame_idx=t,
+            steps=steps,
+            masks=heads.low_res_masks,
+            high_res_masks=high,
+            obj_ptr=heads.obj_ptr,
+            object_score_logits=heads.object_score_logits,
+            is_conditioning=is_cond,
+        )
+    return [outputs[t] for t in range(t_len)]
+
+
+def _frame_features(feats: FrameFeatures, t: int, n: int) -> FrameFeatures:
+    """Frame t's features, expanded to the N objects: [N, ...] per level."""
+    return FrameFeatures(
+        [f[t : t + 1].expand(n, -1, -1, -1) for f in feats.features],
+        [p[t : t + 1].expand(n, -1, -1, -1) for p in feats.position],
+    )
+
+
+def _condition(
+    model: SAM2Model, strategy: MemoryStrategy, frame: FrameFeatures, bank: _Bank, t: int, reverse: bool, t_len: int
+) -> torch.Tensor:
+    """Frame t's memory-conditioned features [N, C, h, w] (all objects share the selection)."""
+    sel = strategy.select_memories(
+        t,
+        cond_frames=list(bank.cond),
+        memory_frames=MemoryFrames(bank.tracked),
+        reverse=reverse,
+        num_frames=t_len,
+        state=None,
+    )
+    n = frame.image_embed.shape[0]
+    pos = bank.pos_enc.expand(n, -1, -1, -1)
+    memories = []
+    for frame_idx, slot in sel.memories:
+        entry = bank.cond[frame_idx] if slot == 0 else (bank.tracked.get(frame_idx) or bank.cond[frame_idx])
+        memories.append(MemoryInput(features=entry.maskmem_features, pos_enc=pos, slot=slot))
+    pointers = []
+    for frame_idx, offset, from_cond in sel.pointers:
+        entry = bank.cond[frame_idx] if from_cond else (bank.tracked.get(frame_idx) or bank.cond[frame_idx])
+        pointers.append(PointerInput(pointer=entry.obj_ptr, offset=offset))
+    return model.condition_on_memory(
+        frame.image_embed,
+        frame.position[-1],
+        memories,
+        pointers,
+        is_init_cond_frame=False,
+        pointer_window=sel.pointer_window,
+    )
+
+
+def _strategy_choice(strategy: MemoryStrategy, t: int, heads: HeadOutput, states: list) -> HeadOutput:
+    """The strategy's pick among each object's candidates on a tracked frame (one hypothesis;
+    every output enters the clip's memory)."""
+    m = heads.ious.shape[1]
+    if m == 1:
+        return heads
+    choice = []
+    for i in range(heads.ious.shape[0]):
+        cands = Candidates(
+            low_res_masks=heads.low_res_multimasks[i].detach(),
+            ious=heads.ious[i].detach(),
+            obj_ptrs=heads.candidate_ptrs[i].detach().expand(m, -1),
+            object_score_logit=heads.object_score_logits[i, 0].detach(),
+        )
+        keeps = list(strategy.decide(t, [cands], states[i]))
+        if len(keeps) != 1 or keeps[0].parent != 0:
+            raise ValueError(f"the clip forward follows one hypothesis per object; strategy {strategy.name!r} kept {len(keeps)}")
+        choice.append(keeps[0].candidate)
+    return heads.with_choice(torch.tensor(choice, dtype=torch.long, device=heads.choice.device))
