@@ -21,7 +21,7 @@ from ..image.postprocess import fill_holes
 from ..modeling.prompt_encoder import LABEL_BOX_BOTTOM_RIGHT, LABEL_BOX_TOP_LEFT
 from ..modeling.sam2 import NO_OBJECT_LOGIT, FrameFeatures, HeadOutput, MemoryInput, PointerInput, SAM2Model
 from ..modeling.sam2 import non_overlapping_logits
-from .frames import FrameSource, open_frame_source
+from .sources import FrameSource, open_frame_source
 from .memory_bank import MemoryPolicy, MemorySelection, select_memories
 from .state import FrameOutput, ObjectTrack, PointPrompt, VideoSession
 

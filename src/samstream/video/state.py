@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..modeling.sam2 import FrameFeatures
-from .frames import FrameSource
+from .sources import FrameSource
 
 
 @dataclass
