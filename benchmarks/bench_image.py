@@ -72,7 +72,7 @@ def prompts_for(image: np.ndarray, count: int) -> list[dict]:
 
 def reference_config_name(preset: str) -> str:
     """samstream preset name -> the reference's config path (``configs/sam2.1/sam2.1_hiera_t.yaml``)."""
-    from samstream.hub import canonical_model_name
+    from samstream.weights import canonical_model_name
 
     canonical = canonical_model_name(preset)  # e.g. sam2.1_hiera_tiny
     version, _, size = canonical.partition("_hiera_")

@@ -1,4 +1,4 @@
-"""Shared test fixtures: where the parity fixtures live, and a model built from them."""
+"""Shared test fixtures: where the parity fixtures live, a model built from them, and a tiny model built in code."""
 
 from __future__ import annotations
 
@@ -50,10 +50,12 @@ def parity_model(parity_dir):
 
 
 @pytest.fixture(scope="session")
-def tiny_random_model():
-    """A small random-weight model (the parity config), for tests that need any model."""
-    from samstream.build import build_model
-    from samstream.config import load_config
+def tiny_model():
+    """A random-weight model of :func:`tiny.tiny_config` (built in code, no fixture files)."""
+    import torch
+    from tiny import tiny_config
 
-    config, _ = load_config(_require(PARITY) / "model.yaml")
-    return build_model(config)
+    from samstream.build import build_model
+
+    torch.manual_seed(0)
+    return build_model(tiny_config())

@@ -66,7 +66,7 @@ def build_model(
         config = postprocessing_config(config, for_video=for_video)
     net = SAM2Model(config)
     if checkpoint is None and download:
-        from .hub import resolve_checkpoint
+        from .download import resolve_checkpoint
 
         checkpoint = resolve_checkpoint(str(model))
     if checkpoint is not None:

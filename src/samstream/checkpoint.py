@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
 import torch
 from torch import nn
+
+from .io.atomic import atomic_output
 
 
 class CheckpointError(RuntimeError):
@@ -67,17 +67,10 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
 
 
 def save_safetensors(model: nn.Module, path: str | Path) -> None:
-    """Save the model's weights as safetensors, atomically."""
+    """Save the model's weights as safetensors, atomically (:func:`samstream.io.atomic.atomic_output`):
+    an interrupted save leaves the previous file, never a truncated one."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(path) as temp:
+        save_file(state, str(temp))

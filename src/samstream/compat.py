@@ -304,7 +304,7 @@ class SAM2VideoPredictor:
     @classmethod
     def from_pretrained(cls, model_id: str, **kwargs) -> "SAM2VideoPredictor":
         """Build from an official name (e.g. ``"facebook/sam2.1-hiera-tiny"``), downloading the weights."""
-        from .hub import resolve_checkpoint
+        from .download import resolve_checkpoint
 
         return build_sam2_video_predictor(model_id, resolve_checkpoint(model_id), device=kwargs.pop("device", "cpu"), **kwargs)
 

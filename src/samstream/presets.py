@@ -2,8 +2,8 @@
 
 Names: ``sam2_hiera_{tiny,small,base_plus,large}`` and ``sam2.1_hiera_{...}``; aliases such
 as ``sam2.1_hiera_t``, ``sam2.1_hiera_b+`` or ``configs/sam2.1/sam2.1_hiera_l.yaml`` are
-resolved by :func:`samstream.hub.canonical_model_name`. Where their weights come from is
-kept apart, in :mod:`samstream.hub`.
+resolved by :func:`samstream.weights.canonical_model_name`. Where their weights come from is
+kept apart, in :mod:`samstream.weights` and :mod:`samstream.download`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .config import (
     SAM2Config,
     SinePositionConfig,
 )
-from .hub import canonical_model_name
+from .weights import canonical_model_name
 
 
 def _trunk(size: str) -> HieraConfig:

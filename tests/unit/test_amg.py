@@ -19,6 +19,7 @@ from samstream.image.automatic import (
     SAM2AutomaticMaskGenerator,
 )
 from samstream.image.predictor import ImagePredictor
+from samstream.io import rle as R
 
 # --------------------------------------------------------------------------- helpers
 
@@ -144,25 +145,25 @@ def test_box_conversions_and_crop_edges():
 
 def test_uncompressed_rle_matches_reference_format_and_pycocotools():
     masks = _blobs(10)
-    rles = U.masks_to_uncompressed_rle(masks)
+    rles = R.masks_to_uncompressed_rle(masks)
     for mask, rle in zip(masks.numpy(), rles):
         assert rle["size"] == [37, 53]
         assert rle["counts"] == _naive_rle(mask)
         assert sum(rle["counts"]) == 37 * 53
-        assert np.array_equal(U.uncompressed_rle_to_mask(rle), mask)
-        assert U.area_from_rle(rle) == int(mask.sum())
+        assert np.array_equal(R.uncompressed_rle_to_mask(rle), mask)
+        assert R.area_from_rle(rle) == int(mask.sum())
     assert rles[1]["counts"][0] == 0  # full mask: starts with an empty background run
-    coco = U.encode_coco_rle(masks)
-    assert [U.coco_rle_from_uncompressed(r) for r in rles] == coco
+    coco = R.encode_coco_rle(masks)
+    assert [R.coco_rle_from_uncompressed(r) for r in rles] == coco
     assert all(isinstance(r["counts"], str) for r in coco)
-    np.testing.assert_array_equal(U.decode_coco_rle(coco), masks.numpy())
-    np.testing.assert_array_equal(U.coco_rle_areas(coco), masks.flatten(1).sum(1).numpy())
-    assert [U.area_from_rle(r) for r in coco] == masks.flatten(1).sum(1).tolist()
+    np.testing.assert_array_equal(R.decode_coco_rle(coco), masks.numpy())
+    np.testing.assert_array_equal(R.coco_rle_areas(coco), masks.flatten(1).sum(1).numpy())
+    assert [R.area_from_rle(r) for r in coco] == masks.flatten(1).sum(1).tolist()
     # pycocotools itself agrees
     direct = mask_api.encode(np.asfortranarray(masks.numpy().transpose(1, 2, 0).astype(np.uint8)))
     assert [r["counts"].decode() for r in direct] == [r["counts"] for r in coco]
-    assert U.masks_to_uncompressed_rle(np.zeros((0, 3, 3), bool)) == [] and U.encode_coco_rle(np.zeros((0, 3, 3), bool)) == []
-    assert U.decode_coco_rle([], (3, 4)).shape == (0, 3, 4)
+    assert R.masks_to_uncompressed_rle(np.zeros((0, 3, 3), bool)) == [] and R.encode_coco_rle(np.zeros((0, 3, 3), bool)) == []
+    assert R.decode_coco_rle([], (3, 4)).shape == (0, 3, 4)
 
 
 # --------------------------------------------------------------------------- small regions
@@ -307,10 +308,10 @@ def test_output_modes_agree(parity_model, coffee, binary_result):
         assert all(s["size"] == list(coffee.shape[:2]) for s in segs)
         if mode == "coco_rle":
             assert all(isinstance(s["counts"], str) for s in segs)
-            got = U.decode_coco_rle(segs)
+            got = R.decode_coco_rle(segs)
         else:
             assert all(isinstance(s["counts"], list) for s in segs)
-            got = np.stack([U.uncompressed_rle_to_mask(s) for s in segs])
+            got = np.stack([R.uncompressed_rle_to_mask(s) for s in segs])
         np.testing.assert_array_equal(got, want)
         assert [m.area for m in result] == [m.area for m in binary_result]
 
@@ -389,7 +390,7 @@ def test_small_region_cleanup_prefers_unchanged_masks(parity_model):
     other[45:58, 2:20] = True
     stack = np.stack([dirty, clean, other])
     found = MaskProposals(
-        rles=U.encode_coco_rle(stack),
+        rles=R.encode_coco_rle(stack),
         boxes=U.masks_to_boxes_xyxy(torch.from_numpy(stack)),
         areas=torch.from_numpy(stack.reshape(3, -1).sum(1)),
         iou=torch.tensor([0.9, 0.8, 0.7]),
@@ -401,7 +402,7 @@ def test_small_region_cleanup_prefers_unchanged_masks(parity_model):
     out = gen._clean_small_regions(found, (60, 60))
     assert len(out) == 2
     assert sorted(out.iou.tolist()) == pytest.approx([0.7, 0.8])  # the clean twin won over the cleaned dirty one
-    masks = U.decode_coco_rle(out.rles)
+    masks = R.decode_coco_rle(out.rles)
     by_iou = {round(v, 3): mask for v, mask in zip(out.iou.tolist(), masks)}
     assert np.array_equal(by_iou[0.8], clean) and np.array_equal(by_iou[0.7], other)
 
@@ -409,7 +410,7 @@ def test_small_region_cleanup_prefers_unchanged_masks(parity_model):
     lone = found.select(torch.tensor([0, 2]))
     out = gen._clean_small_regions(lone, (60, 60))
     assert len(out) == 2
-    masks = U.decode_coco_rle(out.rles)
+    masks = R.decode_coco_rle(out.rles)
     assert np.array_equal(masks[1], clean)  # unchanged masks come first in NMS order
     assert out.areas.tolist() == [other.sum(), 900] and out.boxes[1].tolist() == [10, 10, 39, 39]
 

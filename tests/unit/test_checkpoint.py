@@ -24,25 +24,44 @@ def test_official_format_loads_strictly(parity_dir, fresh_model):
         torch.testing.assert_close(value, ref[key], rtol=0, atol=0)
 
 
-def test_safetensors_round_trip(tmp_path, parity_dir):
-    model = build_model(parity_dir / "model.yaml", parity_dir / "model.pt")
+def test_safetensors_round_trip(tmp_path, tiny_model):
+    from tiny import tiny_config
+
     path = tmp_path / "w.safetensors"
-    save_safetensors(model, path)
-    assert not list(tmp_path.glob("*.tmp"))
-    again = build_model(parity_dir / "model.yaml", path)
-    for (k, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
+    save_safetensors(tiny_model, path)
+    assert not list(tmp_path.glob(".*.tmp"))
+    again = build_model(tiny_config(), path)
+    for (k, a), (_, b) in zip(tiny_model.state_dict().items(), again.state_dict().items()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
 
 
-def test_missing_unexpected_and_misshaped_keys_are_listed(tmp_path, parity_dir, fresh_model):
-    state = dict(torch.load(parity_dir / "model.pt", weights_only=True)["model"])
+def test_interrupted_safetensors_save_keeps_the_old_file(tmp_path, tiny_model, monkeypatch):
+    import safetensors.torch
+
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(b"previous weights")
+
+    def crash_midway(state, filename, *args, **kwargs):
+        with open(filename, "wb") as handle:
+            handle.write(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safetensors.torch, "save_file", crash_midway)
+    with pytest.raises(KeyboardInterrupt):
+        save_safetensors(tiny_model, path)
+    assert path.read_bytes() == b"previous weights"
+    assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]  # no temp file left
+
+
+def test_missing_unexpected_and_misshaped_keys_are_listed(tmp_path, tiny_model):
+    state = dict(tiny_model.state_dict())
     state.pop("no_mem_embed")
     state["extra.weight"] = torch.zeros(3)
     state["maskmem_tpos_enc"] = torch.zeros(1, 2, 3)
     path = tmp_path / "bad.pt"
     torch.save({"model": state}, path)
     with pytest.raises(CheckpointError) as err:
-        load_weights(fresh_model, path)
+        load_weights(SAM2Model(tiny_model.config), path)
     text = str(err.value)
     assert "no_mem_embed" in text and "extra.weight" in text and "maskmem_tpos_enc" in text
     assert "missing" in text and "unexpected" in text and "shape" in text

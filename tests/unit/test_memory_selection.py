@@ -1,4 +1,4 @@
-"""The memory-bank selection policy (samstream.video.memory_bank), without a model.
+"""The memory-bank selection policy (samstream.video.memory.selection), without a model.
 
 Expected values are worked out by hand from the reference's
 ``SAM2Base._prepare_memory_conditioned_features`` and ``select_closest_cond_frames``

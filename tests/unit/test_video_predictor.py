@@ -16,7 +16,7 @@ from PIL import Image
 
 from samstream.build import build_model
 from samstream.modeling.sam2 import NO_OBJECT_LOGIT
-from samstream.video.frames import FrameDecodeError, FrameSourceError
+from samstream.video.sources import FrameDecodeError, FrameSourceError
 from samstream.video.predictor import VideoPredictor, VideoPredictorOptions
 from samstream.video.streaming import StreamingTracker
 

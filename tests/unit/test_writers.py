@@ -1,4 +1,4 @@
-"""Tests of samstream.io.atomic and samstream.io.writers."""
+"""Tests of samstream.io.atomic, samstream.io.overlay and samstream.io.writers."""
 
 from __future__ import annotations
 
@@ -21,10 +21,9 @@ from samstream.io.writers import (
     PalettePngWriter,
     PerObjectPngWriter,
     make_writer,
-    object_color,
-    overlay_masks,
     read_coco_rle,
 )
+from samstream.io.overlay import object_color, overlay_masks
 
 HEIGHT, WIDTH = 24, 31  # odd width on purpose (video writer must pad)
 

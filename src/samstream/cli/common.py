@@ -45,7 +45,7 @@ def load_model_from_args(args: argparse.Namespace, *, for_video: bool = False):
     from ..build import build_model
     from ..checkpoint import CheckpointError
     from ..config import ConfigError
-    from ..hub import CheckpointNotAvailableError, resolve_checkpoint
+    from ..download import CheckpointNotAvailableError, resolve_checkpoint
 
     device = args.device
     if str(device).startswith("cuda") and not torch.cuda.is_available():

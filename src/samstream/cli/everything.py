@@ -137,10 +137,10 @@ def _load_rgb(path: Path) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from ..image.amg_utils import decode_coco_rle
+    from ..io.rle import decode_coco_rle
     from ..image.automatic import AutomaticMaskGenerator
     from ..io.atomic import atomic_save_png, atomic_write_json
-    from ..io.writers import overlay_masks
+    from ..io.overlay import overlay_masks
 
     config = _config_from_args(args)
     paths = _list_images(args.input)

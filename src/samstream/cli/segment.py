@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from ..image.predictor import ImagePredictor
     from ..image.transforms import load_image
     from ..io.atomic import atomic_save_png, atomic_write_json
-    from ..io.writers import overlay_masks
+    from ..io.overlay import overlay_masks
 
     points, labels, box = _parse_prompt(args)
     try:

@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..io.writers import make_writer
-    from ..video.frames import FrameSourceError, open_frame_source
+    from ..video.sources import FrameSourceError, open_frame_source
     from ..video.predictor import VideoPredictor, VideoPredictorOptions
     from ..video.streaming import StreamingTracker
 

@@ -27,18 +27,15 @@ import torch
 from torchvision.ops import batched_nms, box_area
 from tqdm.auto import tqdm
 
+from ..io.rle import coco_rle_areas, decode_coco_rle, encode_coco_rle, masks_to_uncompressed_rle
 from ..modeling.sam2 import SAM2Model
 from .amg_utils import (
     batch_iterator,
     box_xyxy_to_xywh,
     build_layer_point_grids,
-    coco_rle_areas,
-    decode_coco_rle,
-    encode_coco_rle,
     generate_crop_boxes,
     is_box_near_crop_edge,
     masks_to_boxes_xyxy,
-    masks_to_uncompressed_rle,
     remove_small_regions,
     stability_score,
     uncrop_boxes_xyxy,

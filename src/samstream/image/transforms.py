@@ -1,4 +1,16 @@
-"""Turning user images into model input, and coordinates into the model's frame."""
+"""Turning user images and video frames into model input, and coordinates into the model's frame.
+
+The ImageNet mean / std that SAM 2 normalizes with are defined here once, for every caller.
+There are two resize recipes, because the reference uses two and parity needs both:
+
+* :func:`preprocess` (images): torch bilinear resize with antialiasing, like the reference
+  image predictor;
+* :func:`preprocess_frame` (video frames from any source): PIL's default (bicubic) resize,
+  ``/ 255`` in float64, then float32 normalization, like the reference JPEG-folder loader
+  (``Image.open(p).convert("RGB").resize((S, S))``).  Video files and arrays go through
+  the same recipe, so a video file, the same frames exported losslessly to a folder and the
+  same frames in an array give bit-identical model inputs.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +21,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+_MEAN_CHW = torch.tensor(IMAGENET_MEAN, dtype=torch.float32)[:, None, None]  # (3, 1, 1)
+_STD_CHW = torch.tensor(IMAGENET_STD, dtype=torch.float32)[:, None, None]  # (3, 1, 1)
 
 
 def load_image(path: str | Path) -> np.ndarray:
@@ -91,6 +106,35 @@ def preprocess(rgb: np.ndarray, image_size: int) -> torch.Tensor:
     scale = torch.tensor([1.0 / (unit * s) for s in IMAGENET_STD]).view(1, 3, 1, 1)
     shift = torch.tensor([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)]).view(1, 3, 1, 1)
     return torch.addcmul(shift, t, scale)[0]
+
+
+def check_image_size(image_size: int) -> int:
+    """``image_size`` as an int, or a ValueError naming it when it is not a positive int."""
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or int(image_size) <= 0:
+        raise ValueError(f"image_size must be a positive int, got {image_size!r}")
+    return int(image_size)
+
+
+def preprocess_frame(rgb: np.ndarray, image_size: int) -> torch.Tensor:
+    """One video frame -> normalized model input (the reference frame-folder recipe).
+
+    Args:
+        rgb: ``(H, W, 3)`` uint8 frame.
+        image_size: side ``S`` of the square model input.
+
+    Returns:
+        float32 tensor ``(3, S, S)``: PIL bicubic resize, ``/ 255`` in float64, cast to
+        float32, then ``(x - IMAGENET_MEAN) / IMAGENET_STD``.
+    """
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        shape = getattr(rgb, "shape", None)
+        dtype = getattr(rgb, "dtype", type(rgb).__name__)
+        raise ValueError(f"rgb must be a (H, W, 3) uint8 numpy array, got shape={shape} dtype={dtype}")
+    size = check_image_size(image_size)
+    resized = Image.fromarray(np.ascontiguousarray(rgb)).resize((size, size))
+    scaled = np.asarray(resized) / 255.0  # (S, S, 3) float64, as the reference computes it
+    chw = torch.from_numpy(scaled).permute(2, 0, 1).to(torch.float32)  # (3, S, S)
+    return (chw - _MEAN_CHW) / _STD_CHW
 
 
 def coords_to_model(coords: torch.Tensor, orig_hw: tuple[int, int], image_size: int, normalized: bool) -> torch.Tensor:

@@ -1,1 +1,1 @@
-"""Output helpers: crash-safe file writes (:mod:`samstream.io.atomic`) and per-frame mask writers (:mod:`samstream.io.writers`)."""
+"""Output: crash-safe file writes (:mod:`.atomic`), COCO RLE (:mod:`.rle`), mask overlays (:mod:`.overlay`) and per-frame mask writers (:mod:`.writers`)."""

@@ -11,17 +11,18 @@ the file and its folder to disk).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import secrets
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any, Iterator, Sequence, Union
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["atomic_write_bytes", "atomic_save_png", "atomic_write_json", "TEMP_SUFFIX"]
+__all__ = ["atomic_output", "atomic_write_bytes", "atomic_save_png", "atomic_write_json", "TEMP_SUFFIX"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 TEMP_SUFFIX = ".tmp"
@@ -40,6 +41,44 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
+def _temp_path_for(path: PathLike) -> tuple[Path, Path]:
+    """(target, temp path next to it); creates the target's folder, refuses a folder as target."""
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"cannot write file '{target}': it is a folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target, target.parent / f".{target.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
+
+
+@contextlib.contextmanager
+def atomic_output(path: PathLike, *, fsync: bool = False) -> Iterator[Path]:
+    """Give a temporary path to write ``path``'s content to, for writers that want a file name.
+
+    On a normal exit the temporary file replaces ``path``; if the block raises, it is
+    deleted and ``path`` is left as it was::
+
+        with atomic_output("model.safetensors") as temp:
+            safetensors.torch.save_file(state, temp)
+    """
+    target, temp = _temp_path_for(path)
+    try:
+        yield temp
+        if not temp.is_file():
+            raise FileNotFoundError(f"nothing was written to the temporary file for '{target}'")
+        if fsync:
+            with open(temp, "rb") as handle:
+                os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+        raise
+    if fsync:
+        _fsync_folder(target.parent)
+
+
 def atomic_write_bytes(path: PathLike, data: bytes, *, fsync: bool = False) -> None:
     """Write ``data`` to ``path`` atomically, creating missing parent folders.
 
@@ -48,12 +87,8 @@ def atomic_write_bytes(path: PathLike, data: bytes, *, fsync: bool = False) -> N
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
-    target = Path(path)
-    if target.is_dir():
-        raise IsADirectoryError(f"cannot write file '{target}': it is a folder")
+    target, temp = _temp_path_for(path)
     folder = target.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    temp = folder / f".{target.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
     descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(descriptor, "wb") as handle:

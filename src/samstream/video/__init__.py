@@ -1,1 +1,1 @@
-"""Video input for the streaming tracker: lazily decoded frame sources (see :mod:`samstream.video.frames`)."""
+"""Video input for the streaming tracker: lazily decoded frame sources (see :mod:`samstream.video.sources`)."""

@@ -22,7 +22,7 @@ from ..modeling.sam2 import NO_OBJECT_LOGIT, FrameFeatures, HeadOutput, MemoryIn
 from ..modeling.sam2 import non_overlapping_logits
 from ..prompts import CoordSpace, check_binary_mask, check_index, prompt_points
 from ..results import FrameResult, PromptResult
-from .frames import FrameSource, open_frame_source
+from .sources import FrameSource, open_frame_source
 from .memory import Candidates, Keep, MemorySelection, MemoryStrategy, make_strategy
 from .state import FrameOutput, Hypothesis, MemoryFrames, ObjectTrack, PointPrompt, VideoSession
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ..modeling.sam2 import FrameFeatures
-from .frames import FrameSource
+from .sources import FrameSource
 
 
 @dataclass

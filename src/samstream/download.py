@@ -1,4 +1,4 @@
-"""Locating and downloading the official SAM 2 / SAM 2.1 checkpoints.
+"""Finding and downloading the official checkpoints (the registry itself is :mod:`samstream.weights`).
 
 The entry point is :func:`resolve_checkpoint`, which turns a model name (or
 any of its aliases) into the path of a local ``.pt`` file.  It looks, in
@@ -44,21 +44,16 @@ import re
 import urllib.error
 import urllib.request
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from .weights import OFFICIAL_BASE_URL, WeightsSource, weights_source
+
 __all__ = [
-    "WeightsSource",
-    "WEIGHTS",
-    "OFFICIAL_BASE_URL",
     "DEFAULT_TIMEOUT",
     "CheckpointNotAvailableError",
     "DownloadError",
     "DownloadIntegrityError",
-    "available_models",
-    "canonical_model_name",
-    "weights_source",
     "download_url",
     "cache_dir",
     "cached_checkpoint_path",
@@ -68,7 +63,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-OFFICIAL_BASE_URL = "https://dl.fbaipublicfiles.com/segment_anything_2"
 DEFAULT_TIMEOUT = 30.0
 _CHUNK = 1 << 20
 
@@ -78,125 +72,6 @@ ENV_BASE_URL = "SAMSTREAM_DOWNLOAD_BASE_URL"
 ENV_TIMEOUT = "SAMSTREAM_DOWNLOAD_TIMEOUT"
 ENV_OFFLINE = "SAMSTREAM_OFFLINE"
 ENV_USE_HF = "SAMSTREAM_USE_HF"
-
-
-# --------------------------------------------------------------------------
-# the table of official weights
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WeightsSource:
-    """Where one official checkpoint lives.
-
-    ``url`` is the official download address; :func:`download_url` applies
-    the ``SAMSTREAM_DOWNLOAD_BASE_URL`` override.  ``sha256`` and
-    ``size_bytes`` are checked after a download when they are set.
-    """
-
-    name: str
-    filename: str
-    url: str
-    hf_repo_id: str
-    sha256: str | None = None
-    size_bytes: int | None = None
-
-
-# (version prefix, release folder on the download server, HF repo prefix)
-_RELEASES = (
-    ("sam2", "072824", "facebook/sam2-hiera-"),
-    ("sam2.1", "092824", "facebook/sam2.1-hiera-"),
-)
-# (canonical size, HF repo suffix)
-_SIZES = (
-    ("tiny", "tiny"),
-    ("small", "small"),
-    ("base_plus", "base-plus"),
-    ("large", "large"),
-)
-
-
-def _build_table() -> dict[str, WeightsSource]:
-    table: dict[str, WeightsSource] = {}
-    for version, folder, hf_prefix in _RELEASES:
-        for size, hf_size in _SIZES:
-            name = f"{version}_hiera_{size}"
-            filename = f"{name}.pt"
-            table[name] = WeightsSource(
-                name=name,
-                filename=filename,
-                url=f"{OFFICIAL_BASE_URL}/{folder}/{filename}",
-                hf_repo_id=f"{hf_prefix}{hf_size}",
-            )
-    return table
-
-
-WEIGHTS: dict[str, WeightsSource] = _build_table()
-
-_SIZE_ALIASES = {
-    "t": "tiny",
-    "tiny": "tiny",
-    "s": "small",
-    "small": "small",
-    "b+": "base_plus",
-    "base+": "base_plus",
-    "bp": "base_plus",
-    "b_plus": "base_plus",
-    "base_plus": "base_plus",
-    "baseplus": "base_plus",
-    "l": "large",
-    "large": "large",
-}
-_KNOWN_EXTENSIONS = (".yaml", ".yml", ".pt", ".pth", ".ckpt", ".safetensors")
-_NAME_RE = re.compile(
-    r"sam_?2(?P<minor>[._]?1)?_(?:hiera_)?(?P<size>[a-z_+]+)"
-)
-
-
-def available_models() -> list[str]:
-    """Canonical names of the official checkpoints."""
-    return list(WEIGHTS)
-
-
-def canonical_model_name(name: str | os.PathLike[str]) -> str:
-    """Map a model name or alias to its canonical key in :data:`WEIGHTS`.
-
-    Accepts canonical names (``sam2.1_hiera_tiny``), config-style short
-    names (``sam2.1_hiera_t``, ``sam2.1_hiera_b+``), Hugging Face ids with
-    or without the owner (``facebook/sam2.1-hiera-tiny``), config paths
-    (``configs/sam2.1/sam2.1_hiera_t.yaml``) and checkpoint file names
-    (``sam2.1_hiera_tiny.pt``).  Case and ``-``/``_`` are not significant.
-    Raises ``ValueError`` listing the valid names for anything else.
-    """
-    raw = os.fspath(name) if isinstance(name, os.PathLike) else name
-    if not isinstance(raw, str):
-        raise TypeError(f"model name must be a string, got {type(name).__name__}")
-    key = raw.strip().replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].lower()
-    for ext in _KNOWN_EXTENSIONS:
-        if key.endswith(ext):
-            key = key[: -len(ext)]
-            break
-    key = re.sub(r"[-\s]+", "_", key)
-    if key in WEIGHTS:
-        return key
-    match = _NAME_RE.fullmatch(key)
-    if match:
-        size = _SIZE_ALIASES.get(match.group("size"))
-        version = "sam2.1" if match.group("minor") else "sam2"
-        if size is not None:
-            return f"{version}_hiera_{size}"
-    valid = ", ".join(WEIGHTS)
-    raise ValueError(
-        f"Unknown model name {raw!r}. Valid names: {valid} "
-        "(short forms such as 'sam2.1_hiera_t' / 'sam2.1_hiera_b+', Hugging Face "
-        "ids such as 'facebook/sam2.1-hiera-tiny' and config paths such as "
-        "'configs/sam2.1/sam2.1_hiera_t.yaml' are accepted too)."
-    )
-
-
-def weights_source(name: str | os.PathLike[str]) -> WeightsSource:
-    """The :class:`WeightsSource` for a model name or alias."""
-    return WEIGHTS[canonical_model_name(name)]
 
 
 def download_url(source: WeightsSource | str) -> str:

@@ -1,4 +1,4 @@
-"""Tests for samstream.hub: names, cache lookup, precedence and downloads.
+"""Tests for samstream.download: cache lookup, precedence and downloads.
 
 Downloads are exercised against a small HTTP server on 127.0.0.1 started
 here; nothing touches the internet.
@@ -20,11 +20,7 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from samstream import hub
-except ImportError:  # package not installed: use the source tree
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
-    from samstream import hub
+from samstream import download, weights
 
 MODEL = "sam2.1_hiera_tiny"
 FILENAME = "sam2.1_hiera_tiny.pt"
@@ -133,90 +129,27 @@ def _closed_port() -> int:
 
 
 def _cache_file() -> Path:
-    return hub.cache_dir() / FILENAME
+    return download.cache_dir() / FILENAME
 
 
 def _part_file() -> Path:
-    return hub.cache_dir() / (FILENAME + ".part")
-
-
-# --------------------------------------------------------------------------
-# names
-# --------------------------------------------------------------------------
-
-
-def test_table_has_the_eight_official_models():
-    assert set(hub.WEIGHTS) == {
-        f"{v}_hiera_{s}" for v in ("sam2", "sam2.1") for s in ("tiny", "small", "base_plus", "large")
-    }
-    assert hub.available_models() == list(hub.WEIGHTS)
-    for name, src in hub.WEIGHTS.items():
-        assert src.name == name
-        assert src.filename == f"{name}.pt"
-        assert src.sha256 is None and src.size_bytes is None
-    assert hub.WEIGHTS["sam2_hiera_tiny"].url == (
-        "https://dl.fbaipublicfiles.com/segment_anything_2/072824/sam2_hiera_tiny.pt"
-    )
-    assert hub.WEIGHTS["sam2.1_hiera_tiny"].url == OFFICIAL_URL
-    assert hub.WEIGHTS["sam2_hiera_base_plus"].hf_repo_id == "facebook/sam2-hiera-base-plus"
-    assert hub.WEIGHTS["sam2.1_hiera_large"].hf_repo_id == "facebook/sam2.1-hiera-large"
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        hub.WEIGHTS[MODEL].url = "x"  # type: ignore[misc]
-
-
-@pytest.mark.parametrize(
-    "alias, expected",
-    [
-        ("sam2.1_hiera_tiny", "sam2.1_hiera_tiny"),
-        ("sam2.1_hiera_t", "sam2.1_hiera_tiny"),
-        ("sam2.1_hiera_s", "sam2.1_hiera_small"),
-        ("sam2.1_hiera_b+", "sam2.1_hiera_base_plus"),
-        ("sam2.1_hiera_l", "sam2.1_hiera_large"),
-        ("sam2_hiera_t", "sam2_hiera_tiny"),
-        ("sam2_hiera_b+", "sam2_hiera_base_plus"),
-        ("sam2.1-hiera-tiny", "sam2.1_hiera_tiny"),
-        ("sam2.1-hiera-base-plus", "sam2.1_hiera_base_plus"),
-        ("facebook/sam2.1-hiera-tiny", "sam2.1_hiera_tiny"),
-        ("facebook/sam2-hiera-base-plus", "sam2_hiera_base_plus"),
-        ("facebook/sam2-hiera-large", "sam2_hiera_large"),
-        ("configs/sam2.1/sam2.1_hiera_t.yaml", "sam2.1_hiera_tiny"),
-        ("configs/sam2/sam2_hiera_b+.yaml", "sam2_hiera_base_plus"),
-        ("sam2.1_hiera_small.pt", "sam2.1_hiera_small"),
-        ("/some/dir/sam2_hiera_large.pt", "sam2_hiera_large"),
-        ("  SAM2.1_Hiera_Large  ", "sam2.1_hiera_large"),
-        (Path("configs/sam2.1/sam2.1_hiera_l.yaml"), "sam2.1_hiera_large"),
-    ],
-)
-def test_canonical_model_name_aliases(alias, expected):
-    assert hub.canonical_model_name(alias) == expected
-    assert hub.weights_source(alias) is hub.WEIGHTS[expected]
-
-
-@pytest.mark.parametrize(
-    "bad", ["", "sam3_hiera_tiny", "sam2.1_hiera_huge", "sam2.2_hiera_t", "tiny", "facebook/sam-vit-h"]
-)
-def test_unknown_model_name_lists_valid_names(bad):
-    with pytest.raises(ValueError) as info:
-        hub.canonical_model_name(bad)
-    message = str(info.value)
-    for name in hub.WEIGHTS:
-        assert name in message
+    return download.cache_dir() / (FILENAME + ".part")
 
 
 def test_unknown_model_name_in_resolve_checkpoint():
     with pytest.raises(ValueError, match="sam2.1_hiera_base_plus"):
-        hub.resolve_checkpoint("sam2.1_hiera_xl", download=False)
+        download.resolve_checkpoint("sam2.1_hiera_xl", download=False)
 
 
 def test_download_url_override(monkeypatch):
-    assert hub.download_url(MODEL) == OFFICIAL_URL
+    assert download.download_url(MODEL) == OFFICIAL_URL
     monkeypatch.setenv("SAMSTREAM_DOWNLOAD_BASE_URL", "http://127.0.0.1:9/m/")
-    assert hub.download_url(MODEL) == "http://127.0.0.1:9/m/092824/sam2.1_hiera_tiny.pt"
-    assert hub.download_url(hub.WEIGHTS["sam2_hiera_small"]) == (
+    assert download.download_url(MODEL) == "http://127.0.0.1:9/m/092824/sam2.1_hiera_tiny.pt"
+    assert download.download_url(weights.WEIGHTS["sam2_hiera_small"]) == (
         "http://127.0.0.1:9/m/072824/sam2_hiera_small.pt"
     )
     # the table itself keeps the official address
-    assert hub.WEIGHTS[MODEL].url == OFFICIAL_URL
+    assert weights.WEIGHTS[MODEL].url == OFFICIAL_URL
 
 
 # --------------------------------------------------------------------------
@@ -227,13 +160,13 @@ def test_download_url_override(monkeypatch):
 def test_cache_dir_env_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("SAMSTREAM_CACHE", str(tmp_path / "explicit"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert hub.cache_dir() == tmp_path / "explicit"
+    assert download.cache_dir() == tmp_path / "explicit"
     monkeypatch.delenv("SAMSTREAM_CACHE")
-    assert hub.cache_dir() == tmp_path / "xdg" / "samstream"
+    assert download.cache_dir() == tmp_path / "xdg" / "samstream"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert hub.cache_dir() == tmp_path / "home" / ".cache" / "samstream"
-    assert hub.cached_checkpoint_path("sam2.1_hiera_t") == (
+    assert download.cache_dir() == tmp_path / "home" / ".cache" / "samstream"
+    assert download.cached_checkpoint_path("sam2.1_hiera_t") == (
         tmp_path / "home" / ".cache" / "samstream" / FILENAME
     )
 
@@ -246,10 +179,10 @@ def test_explicit_checkpoint_wins(monkeypatch, tmp_path):
     monkeypatch.setenv("SAMSTREAM_CHECKPOINT", str(from_env))
     _cache_file().parent.mkdir(parents=True)
     _cache_file().write_bytes(b"z")
-    assert hub.resolve_checkpoint(MODEL, explicit) == explicit
-    assert hub.resolve_checkpoint(MODEL, str(explicit)) == explicit
+    assert download.resolve_checkpoint(MODEL, explicit) == explicit
+    assert download.resolve_checkpoint(MODEL, str(explicit)) == explicit
     # an explicit file does not need an official name
-    assert hub.resolve_checkpoint("my-finetune", explicit) == explicit
+    assert download.resolve_checkpoint("my-finetune", explicit) == explicit
 
 
 def test_missing_explicit_checkpoint_raises(monkeypatch, tmp_path):
@@ -257,7 +190,7 @@ def test_missing_explicit_checkpoint_raises(monkeypatch, tmp_path):
     _cache_file().write_bytes(b"z")  # must not be used as a fallback
     missing = tmp_path / "nope" / "missing.pt"
     with pytest.raises(FileNotFoundError, match="missing.pt"):
-        hub.resolve_checkpoint(MODEL, missing)
+        download.resolve_checkpoint(MODEL, missing)
 
 
 def test_env_checkpoint_beats_cache(monkeypatch, tmp_path):
@@ -266,10 +199,10 @@ def test_env_checkpoint_beats_cache(monkeypatch, tmp_path):
     _cache_file().parent.mkdir(parents=True)
     _cache_file().write_bytes(b"z")
     monkeypatch.setenv("SAMSTREAM_CHECKPOINT", str(from_env))
-    assert hub.resolve_checkpoint(MODEL) == from_env
+    assert download.resolve_checkpoint(MODEL) == from_env
     monkeypatch.setenv("SAMSTREAM_CHECKPOINT", str(tmp_path / "gone.pt"))
     with pytest.raises(FileNotFoundError, match="SAMSTREAM_CHECKPOINT.*gone.pt"):
-        hub.resolve_checkpoint(MODEL)
+        download.resolve_checkpoint(MODEL)
 
 
 def test_env_checkpoint_directory(monkeypatch, tmp_path):
@@ -277,17 +210,17 @@ def test_env_checkpoint_directory(monkeypatch, tmp_path):
     folder.mkdir()
     (folder / FILENAME).write_bytes(b"w")
     monkeypatch.setenv("SAMSTREAM_CHECKPOINT", str(folder))
-    assert hub.resolve_checkpoint("sam2.1_hiera_t") == folder / FILENAME
+    assert download.resolve_checkpoint("sam2.1_hiera_t") == folder / FILENAME
     with pytest.raises(FileNotFoundError, match="sam2_hiera_large.pt"):
-        hub.resolve_checkpoint("sam2_hiera_large")
+        download.resolve_checkpoint("sam2_hiera_large")
 
 
 def test_cached_file_is_used_without_network(monkeypatch):
     monkeypatch.setenv("SAMSTREAM_DOWNLOAD_BASE_URL", f"http://127.0.0.1:{_closed_port()}")
     _cache_file().parent.mkdir(parents=True)
     _cache_file().write_bytes(b"cached")
-    assert hub.resolve_checkpoint("facebook/sam2.1-hiera-tiny", download=False) == _cache_file()
-    assert hub.resolve_checkpoint(MODEL) == _cache_file()
+    assert download.resolve_checkpoint("facebook/sam2.1-hiera-tiny", download=False) == _cache_file()
+    assert download.resolve_checkpoint(MODEL) == _cache_file()
 
 
 # --------------------------------------------------------------------------
@@ -296,21 +229,21 @@ def test_cached_file_is_used_without_network(monkeypatch):
 
 
 def test_download_from_local_server(server):
-    path = hub.resolve_checkpoint("sam2.1_hiera_t", progress=True)
+    path = download.resolve_checkpoint("sam2.1_hiera_t", progress=True)
     assert path == _cache_file()
     assert path.read_bytes() == DATA
     assert not _part_file().exists()
     assert sorted(p.name for p in path.parent.iterdir()) == [FILENAME]
     assert server.requests == [("/mirror/092824/" + FILENAME, None)]
     # second call: served from the cache, no new request
-    assert hub.resolve_checkpoint(MODEL) == path
+    assert download.resolve_checkpoint(MODEL) == path
     assert len(server.requests) == 1
 
 
 def test_resume_from_partial_file(server):
     _part_file().parent.mkdir(parents=True)
     _part_file().write_bytes(DATA[:70_000])
-    path = hub.resolve_checkpoint(MODEL, progress=False)
+    path = download.resolve_checkpoint(MODEL, progress=False)
     assert path.read_bytes() == DATA
     assert server.requests == [("/mirror/092824/" + FILENAME, "bytes=70000-")]
     assert not _part_file().exists()
@@ -320,7 +253,7 @@ def test_restart_when_server_ignores_range(server):
     server.mode = "ignore_range"
     _part_file().parent.mkdir(parents=True)
     _part_file().write_bytes(b"\0" * 50_000)  # would corrupt the file if appended to
-    path = hub.resolve_checkpoint(MODEL, progress=False)
+    path = download.resolve_checkpoint(MODEL, progress=False)
     assert path.read_bytes() == DATA
     assert server.requests[0][1] == "bytes=50000-"
     assert not _part_file().exists()
@@ -329,7 +262,7 @@ def test_restart_when_server_ignores_range(server):
 def test_complete_partial_file_answered_416(server):
     _part_file().parent.mkdir(parents=True)
     _part_file().write_bytes(DATA)
-    path = hub.resolve_checkpoint(MODEL, progress=False)
+    path = download.resolve_checkpoint(MODEL, progress=False)
     assert path.read_bytes() == DATA
     assert server.requests == [("/mirror/092824/" + FILENAME, f"bytes={len(DATA)}-")]
     assert not _part_file().exists()
@@ -337,48 +270,48 @@ def test_complete_partial_file_answered_416(server):
 
 def test_truncated_transfer_is_detected_then_resumed(server):
     server.mode = "truncate"
-    with pytest.raises(hub.CheckpointNotAvailableError) as info:
-        hub.resolve_checkpoint(MODEL, progress=False)
-    assert isinstance(info.value.__cause__, hub.DownloadError)
+    with pytest.raises(download.CheckpointNotAvailableError) as info:
+        download.resolve_checkpoint(MODEL, progress=False)
+    assert isinstance(info.value.__cause__, download.DownloadError)
     assert "incomplete" in str(info.value)
     assert not _cache_file().exists()
     kept = _part_file().read_bytes()
     assert 0 < len(kept) < len(DATA) and DATA.startswith(kept)
     # the next attempt continues where the previous one stopped
     server.mode = "normal"
-    path = hub.resolve_checkpoint(MODEL, progress=False)
+    path = download.resolve_checkpoint(MODEL, progress=False)
     assert path.read_bytes() == DATA
     assert server.requests[-1][1] == f"bytes={len(kept)}-"
     assert not _part_file().exists()
 
 
 def test_known_size_mismatch_is_rejected(server, monkeypatch):
-    wrong = dataclasses.replace(hub.WEIGHTS[MODEL], size_bytes=len(DATA) - 1)
-    monkeypatch.setitem(hub.WEIGHTS, MODEL, wrong)
-    with pytest.raises(hub.CheckpointNotAvailableError) as info:
-        hub.resolve_checkpoint(MODEL, progress=False)
-    assert isinstance(info.value.__cause__, hub.DownloadIntegrityError)
+    wrong = dataclasses.replace(weights.WEIGHTS[MODEL], size_bytes=len(DATA) - 1)
+    monkeypatch.setitem(weights.WEIGHTS, MODEL, wrong)
+    with pytest.raises(download.CheckpointNotAvailableError) as info:
+        download.resolve_checkpoint(MODEL, progress=False)
+    assert isinstance(info.value.__cause__, download.DownloadIntegrityError)
     assert str(len(DATA) - 1) in str(info.value)
     assert not _cache_file().exists()
     assert not _part_file().exists()
 
 
 def test_sha256_checked(server, monkeypatch):
-    bad = dataclasses.replace(hub.WEIGHTS[MODEL], size_bytes=len(DATA), sha256="0" * 64)
-    monkeypatch.setitem(hub.WEIGHTS, MODEL, bad)
-    with pytest.raises(hub.CheckpointNotAvailableError) as info:
-        hub.resolve_checkpoint(MODEL, progress=False)
-    assert isinstance(info.value.__cause__, hub.DownloadIntegrityError)
+    bad = dataclasses.replace(weights.WEIGHTS[MODEL], size_bytes=len(DATA), sha256="0" * 64)
+    monkeypatch.setitem(weights.WEIGHTS, MODEL, bad)
+    with pytest.raises(download.CheckpointNotAvailableError) as info:
+        download.resolve_checkpoint(MODEL, progress=False)
+    assert isinstance(info.value.__cause__, download.DownloadIntegrityError)
     assert not _cache_file().exists() and not _part_file().exists()
 
     good = dataclasses.replace(bad, sha256=hashlib.sha256(DATA).hexdigest())
-    monkeypatch.setitem(hub.WEIGHTS, MODEL, good)
-    assert hub.resolve_checkpoint(MODEL, progress=False).read_bytes() == DATA
+    monkeypatch.setitem(weights.WEIGHTS, MODEL, good)
+    assert download.resolve_checkpoint(MODEL, progress=False).read_bytes() == DATA
 
 
 def test_download_file_http_error(server, tmp_path):
-    with pytest.raises(hub.DownloadError, match="404"):
-        hub.download_file(server.base_url + "/missing.pt", tmp_path / "m.pt", progress=False)
+    with pytest.raises(download.DownloadError, match="404"):
+        download.download_file(server.base_url + "/missing.pt", tmp_path / "m.pt", progress=False)
     assert not (tmp_path / "m.pt").exists()
 
 
@@ -395,8 +328,8 @@ def test_offline_error_message(monkeypatch):
     port = _closed_port()
     monkeypatch.setenv("SAMSTREAM_DOWNLOAD_BASE_URL", f"http://127.0.0.1:{port}")
     start = time.monotonic()
-    with pytest.raises(hub.CheckpointNotAvailableError) as info:
-        hub.resolve_checkpoint("sam2.1_hiera_t", progress=False)
+    with pytest.raises(download.CheckpointNotAvailableError) as info:
+        download.resolve_checkpoint("sam2.1_hiera_t", progress=False)
     assert time.monotonic() - start < 5
     assert isinstance(info.value, RuntimeError)
     message = str(info.value)
@@ -406,12 +339,12 @@ def test_offline_error_message(monkeypatch):
 
 
 def test_download_disabled_and_offline_mode(server, monkeypatch):
-    with pytest.raises(hub.CheckpointNotAvailableError) as info:
-        hub.resolve_checkpoint(MODEL, download=False)
+    with pytest.raises(download.CheckpointNotAvailableError) as info:
+        download.resolve_checkpoint(MODEL, download=False)
     _assert_manual_instructions(str(info.value))
     monkeypatch.setenv("SAMSTREAM_OFFLINE", "1")
-    with pytest.raises(hub.CheckpointNotAvailableError, match="offline"):
-        hub.resolve_checkpoint(MODEL)
+    with pytest.raises(download.CheckpointNotAvailableError, match="offline"):
+        download.resolve_checkpoint(MODEL)
     assert server.requests == []
 
 
@@ -423,8 +356,8 @@ def test_connection_timeout_fails_fast(monkeypatch):
         monkeypatch.setenv("SAMSTREAM_DOWNLOAD_BASE_URL", f"http://127.0.0.1:{silent.getsockname()[1]}")
         monkeypatch.setenv("SAMSTREAM_DOWNLOAD_TIMEOUT", "0.3")
         start = time.monotonic()
-        with pytest.raises(hub.CheckpointNotAvailableError) as info:
-            hub.resolve_checkpoint(MODEL, progress=False)
+        with pytest.raises(download.CheckpointNotAvailableError) as info:
+            download.resolve_checkpoint(MODEL, progress=False)
         assert time.monotonic() - start < 3
     _assert_manual_instructions(str(info.value))
 
@@ -441,13 +374,13 @@ def test_huggingface_hub_path(monkeypatch, tmp_path):
     fake.hf_hub_download = fake_download
     monkeypatch.setitem(sys.modules, "huggingface_hub", fake)
     monkeypatch.setenv("SAMSTREAM_USE_HF", "1")
-    assert hub.resolve_checkpoint("sam2.1_hiera_t") == target
+    assert download.resolve_checkpoint("sam2.1_hiera_t") == target
     assert calls == [("facebook/sam2.1-hiera-tiny", FILENAME)]
 
     def failing(repo_id, filename, **kwargs):
         raise OSError("no network")
 
     fake.hf_hub_download = failing
-    with pytest.raises(hub.CheckpointNotAvailableError, match="no network") as info:
-        hub.resolve_checkpoint(MODEL)
+    with pytest.raises(download.CheckpointNotAvailableError, match="no network") as info:
+        download.resolve_checkpoint(MODEL)
     _assert_manual_instructions(str(info.value))

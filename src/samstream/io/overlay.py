@@ -1,0 +1,86 @@
+"""Drawing masks on frames: a fixed color per object id, and alpha blending."""
+
+from __future__ import annotations
+
+import colorsys
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["object_color", "overlay_masks", "as_bool_masks", "as_obj_ids"]
+
+
+def object_color(obj_id: int) -> tuple[int, int, int]:
+    """A fixed, saturated RGB color for an object id (golden-ratio hue spacing)."""
+    hue = (0.08 + 0.618033988749895 * int(obj_id)) % 1.0
+    red, green, blue = colorsys.hsv_to_rgb(hue, 0.85, 1.0)
+    return int(round(red * 255)), int(round(green * 255)), int(round(blue * 255))
+
+
+def as_bool_masks(masks: Any, *, name: str = "masks") -> np.ndarray:
+    """``(N, H, W)`` or ``(N, 1, H, W)`` bool array / tensor -> ``(N, H, W)`` bool numpy array."""
+    if hasattr(masks, "detach") and hasattr(masks, "cpu"):  # torch tensor, without importing torch
+        masks = masks.detach().cpu().numpy()
+    if not isinstance(masks, np.ndarray):
+        raise TypeError(f"{name} must be a numpy bool array (objects, H, W), got {type(masks).__name__}")
+    if masks.dtype != np.bool_:
+        raise ValueError(
+            f"{name} must have dtype bool (threshold logits first, e.g. `logits > 0`), got {masks.dtype}"
+        )
+    if masks.ndim == 4 and masks.shape[1] == 1:
+        masks = masks[:, 0]
+    if masks.ndim != 3:
+        raise ValueError(f"{name} must have shape (objects, H, W) or (objects, 1, H, W), got {masks.shape}")
+    return masks
+
+
+def as_obj_ids(obj_ids: Sequence[int], count: int) -> list[int]:
+    ids: list[int] = []
+    for position, value in enumerate(obj_ids):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"obj_ids[{position}] must be an int, got {type(value).__name__}")
+        if int(value) < 0:
+            raise ValueError(f"obj_ids[{position}] must be >= 0, got {int(value)}")
+        ids.append(int(value))
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"obj_ids must be unique, got {ids}")
+    if len(ids) != count:
+        raise ValueError(f"got {len(ids)} obj_ids but {count} masks")
+    return ids
+
+
+def overlay_masks(
+    rgb: np.ndarray,
+    masks: np.ndarray,
+    obj_ids: Sequence[int],
+    *,
+    alpha: float = 0.5,
+) -> np.ndarray:
+    """Blend each object's color into the frame where its mask is on.
+
+    Args:
+        rgb: ``(H, W, 3)`` uint8 frame (not modified).
+        masks: ``(N, H, W)`` (or ``(N, 1, H, W)``) bool masks.
+        obj_ids: the ``N`` object ids (they pick the colors, see :func:`object_color`).
+        alpha: opacity of the colors, 0..1.
+
+    Returns:
+        new ``(H, W, 3)`` uint8 array; objects are blended in order, so later
+        ones are on top where masks overlap.
+    """
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(
+            f"rgb must be a (H, W, 3) uint8 array, got shape={getattr(rgb, 'shape', None)} "
+            f"dtype={getattr(rgb, 'dtype', type(rgb).__name__)}"
+        )
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"alpha must be within [0, 1], got {alpha}")
+    bool_masks = as_bool_masks(masks)
+    ids = as_obj_ids(obj_ids, bool_masks.shape[0])
+    if bool_masks.shape[1:] != rgb.shape[:2]:
+        raise ValueError(f"masks are {bool_masks.shape[1:]} (H, W) but the frame is {rgb.shape[:2]}")
+    output = rgb.astype(np.float32)
+    for obj_id, mask in zip(ids, bool_masks):
+        color = np.asarray(object_color(obj_id), dtype=np.float32)
+        output[mask] = output[mask] * (1.0 - alpha) + color * alpha
+    return np.clip(np.rint(output), 0, 255).astype(np.uint8)
