@@ -27,6 +27,12 @@ _PUBLIC: dict[str, str] = {
     "VideoPredictor": ".video.predictor",
     "VideoPredictorOptions": ".video.predictor",
     "StreamingTracker": ".video.streaming",
+    "FrameResult": ".results",
+    "PromptResult": ".results",
+    "MemoryStrategy": ".video.memory",
+    "strategy_names": ".video.memory",
+    "register_strategy": ".video.memory",
+    "ClipPrompts": ".video.clip",
     "open_frame_source": ".video.sources",
     "FrameSource": ".video.sources",
     "SAM2Config": ".config",
@@ -76,6 +82,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .image.predictor import ImagePredictor, MaskPrediction
     from .io.writers import make_writer
     from .presets import preset_config
+    from .results import FrameResult, PromptResult
+    from .video.clip import ClipPrompts
+    from .video.memory import MemoryStrategy, register_strategy, strategy_names
     from .video.predictor import VideoPredictor, VideoPredictorOptions
-    from .video.sources import FrameSource, open_frame_source
     from .video.streaming import StreamingTracker
+    from .video.sources import FrameSource, open_frame_source

@@ -322,7 +322,51 @@ def config_from_dict(tree: Mapping[str, Any]) -> tuple[SAM2Config, VideoOptions]
     video_kwargs = {k: model.pop(k) for k in list(model) if k in _VIDEO_OPTION_KEYS}
     config = _build(model, SAM2Config, "model")
     _validate(config)
-    return config, VideoOptions(**video_kwargs)
+    options = VideoOptions(**video_kwargs)
+    _reject_unsupported(config, options)
+    return config, options
+
+
+# Fields read for compatibility with the reference format whose non-default values samstream
+# does not implement: (where, field, default, why).
+_UNSUPPORTED: tuple[tuple[str, str, Any, str], ...] = (
+    (
+        "model.memory_attention",
+        "batch_first",
+        True,
+        "samstream's memory attention is always batch-first (the official configs all say true)",
+    ),
+    (
+        "model",
+        "non_overlap_masks_for_mem_enc",
+        False,
+        "the reference's video predictor encodes each object's memory on its own, where this flag has no effect",
+    ),
+    (
+        "model",
+        "clear_non_cond_mem_for_multi_obj",
+        False,
+        "samstream clears memories around a prompt per object, for any number of objects "
+        "(see clear_non_cond_mem_around_input)",
+    ),
+    (
+        "model",
+        "always_start_from_first_ann_frame",
+        False,
+        "pass start_frame_idx to propagate instead",
+    ),
+)
+
+
+def _reject_unsupported(config: SAM2Config, options: VideoOptions) -> None:
+    """Refuse a non-default value of a field that is parsed but not implemented."""
+    for where, name, default, why in _UNSUPPORTED:
+        holder = config.memory_attention if where == "model.memory_attention" else config
+        if not hasattr(holder, name):
+            holder = options
+        value = getattr(holder, name)
+        if value != default:
+            raise ConfigError(f"{where}.{name}: {value!r} is not supported ({why}); remove the key or set it to {default!r}")
 
 
 def load_config(path: str | Path) -> tuple[SAM2Config, VideoOptions]:

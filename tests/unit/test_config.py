@@ -121,3 +121,26 @@ def test_build_model_from_yaml_name_is_eval(parity_dir):
     model = build_model(parity_dir / "model.yaml", parity_dir / "model.pt")
     assert not model.training
     assert len(PRESET_NAMES) == 8
+
+
+@pytest.mark.parametrize(
+    "model_node, key",
+    [
+        ({"non_overlap_masks_for_mem_enc": True}, "model.non_overlap_masks_for_mem_enc"),
+        ({"clear_non_cond_mem_for_multi_obj": True}, "model.clear_non_cond_mem_for_multi_obj"),
+        ({"always_start_from_first_ann_frame": True}, "model.always_start_from_first_ann_frame"),
+        (
+            {"memory_attention": {"_target_": "sam2.modeling.memory_attention.MemoryAttention", "batch_first": False}},
+            "model.memory_attention.batch_first",
+        ),
+    ],
+)
+def test_parsed_but_unimplemented_fields_are_refused_by_name(model_node, key):
+    from samstream.config import ConfigError, config_from_dict
+
+    tree = {"model": {"_target_": "sam2.modeling.sam2_base.SAM2Base", **model_node}}
+    with pytest.raises(ConfigError, match=f"{key}: .* is not supported"):
+        config_from_dict(tree)
+    # the default values are accepted
+    default = {k: (v if not isinstance(v, bool) else not v) for k, v in model_node.items() if k != "memory_attention"}
+    config_from_dict({"model": {"_target_": "sam2.modeling.sam2_base.SAM2Base", **default}})
