@@ -276,3 +276,20 @@ def test_builder_compiles_image_encoder_from_config(parity_dir):
     model = build_model(replace(config, compile_image_encoder=True), accel=None)
     assert model.image_encoder._compiled_call_impl is not None
     assert model.sam_mask_decoder._compiled_call_impl is None
+
+
+def test_backend_steps_aside_inside_torch_compile(parity_dir):
+    """Traced by torch.compile (dynamo, eager backend: no C++ build), the swapped modules run
+    their plain code: no oneDNN call, the plain model's features."""
+    counting = CountingKernels()
+    plain = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", accel=None)
+    fast = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", accel=None)
+    apply_cpu_backend(fast, kernels=counting.kernels)
+    compile_model(fast, parts=("image_encoder",), backend="eager")
+    x = _images(parity_dir, plain.image_size)[:1]
+    with torch.inference_mode():
+        got = fast.encode_images(x)
+        want = plain.encode_images(x)
+    assert counting.calls == 0
+    for a, b in zip(got.features, want.features):
+        torch.testing.assert_close(a, b, atol=FP32_TOL, rtol=FP32_TOL)

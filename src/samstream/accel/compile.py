@@ -11,13 +11,19 @@ VIDEO_PARTS = ("image_encoder", "memory_encoder", "sam_mask_decoder")
 
 
 def compile_model(
-    model: nn.Module, parts: Sequence[str] = ("image_encoder",), *, dynamic: bool = False, mode: str | None = None
+    model: nn.Module,
+    parts: Sequence[str] = ("image_encoder",),
+    *,
+    dynamic: bool = False,
+    mode: str | None = None,
+    backend: str = "inductor",
 ) -> nn.Module:
     """Compile the named child modules of ``model`` in place with ``nn.Module.compile``
     (their ``__call__`` runs the compiled graph; ``forward`` and the state dict are
     untouched). Returns ``model``. The first calls are slow while the graphs are built.
 
-    ``parts``: attribute names of ``model``'s submodules, e.g. ``VIDEO_PARTS``.
+    ``parts``: attribute names of ``model``'s submodules, e.g. ``VIDEO_PARTS``;
+    ``dynamic``, ``mode``, ``backend``: as for ``torch.compile``.
     """
     if isinstance(parts, str):
         raise TypeError(f"parts must be a sequence of names, got the string {parts!r}")
@@ -28,5 +34,5 @@ def compile_model(
             raise ValueError(f"parts: {name!r} is not a submodule of {type(model).__name__}")
         modules.append(part)
     for part in modules:
-        part.compile(dynamic=dynamic, mode=mode)
+        part.compile(dynamic=dynamic, mode=mode, backend=backend)
     return model
