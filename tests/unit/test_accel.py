@@ -54,7 +54,8 @@ def _image(parity_dir, name="image_0.png") -> np.ndarray:
 
 def _images(parity_dir, size: int) -> torch.Tensor:
     """Both fixture images resized to the model size, roughly normalized: [2, 3, S, S]."""
-    arrays = [np.asarray(Image.open(parity_dir / n).convert("RGB").resize((size, size))) for n in ("image_0.png", "image_1.png")]
+    names = ("image_0.png", "image_1.png")
+    arrays = [np.asarray(Image.open(parity_dir / n).convert("RGB").resize((size, size))) for n in names]
     x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
     return (x - 0.45) / 0.225
 
