@@ -26,7 +26,7 @@ from torch import nn
 
 from ..modeling.attention import Attention, RoPEAttention
 from ..modeling.common import MLP
-from ..modeling.hiera import Hiera, MultiScaleAttention, _pool_hw
+from ..modeling.hiera import Hiera, MultiScaleAttention, pool_hw
 from ..modeling.image_encoder import FpnNeck
 from ..modeling.mask_decoder import MaskDecoder
 from .cpu_attention import cpu_scaled_dot_product
@@ -211,7 +211,7 @@ class CpuMultiScaleAttention(CpuModule, MultiScaleAttention):
         q_all, q_heads, k_heads, v_heads = self._split_projections()
         x = x.to(torch.bfloat16)
         if self.q_pool is not None:
-            q = _pool_hw(fused_linear(self._onednn, x, *q_all), self.q_pool)  # [B, H', W', C_out]
+            q = pool_hw(fused_linear(self._onednn, x, *q_all), self.q_pool)  # [B, H', W', C_out]
             h2, w2 = q.shape[1:3]
             q = q.reshape(b, h2 * w2, self.num_heads, -1)  # [B, N', nH, c]
             queries = [q[:, :, j].contiguous() for j in range(self.num_heads)]

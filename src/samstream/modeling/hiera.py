@@ -53,7 +53,7 @@ def window_unpartition_add(
     return out.reshape(b, h, w, c)
 
 
-def _pool_hw(x: torch.Tensor, pool: nn.Module) -> torch.Tensor:
+def pool_hw(x: torch.Tensor, pool: nn.Module) -> torch.Tensor:
     """Max-pool a channels-last map [B, H, W, C] -> [B, H', W', C].
 
     A non-overlapping max pool (kernel == stride, no padding) is taken directly on the
@@ -111,7 +111,7 @@ class MultiScaleAttention(nn.Module):
         qkv = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1)  # [B, HW, 3, nH, Ch]
         q, k, v = qkv.unbind(2)
         if self.q_pool is not None:
-            q = _pool_hw(q.reshape(b, h, w, -1), self.q_pool)
+            q = pool_hw(q.reshape(b, h, w, -1), self.q_pool)
             h, w = q.shape[1:3]
             q = q.reshape(b, h * w, self.num_heads, -1)
         out = self.scaled_dot_product(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
@@ -153,7 +153,7 @@ class MultiScaleBlock(nn.Module):
         if self.dim != self.dim_out:
             shortcut = self.proj(x)
             if self.pool is not None:
-                shortcut = _pool_hw(shortcut, self.pool)
+                shortcut = pool_hw(shortcut, self.pool)
 
         window = self.window_size
         if window > 0:
