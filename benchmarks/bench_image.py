@@ -99,7 +99,8 @@ def perturb_(model: torch.nn.Module, seed: int) -> None:
             p.add_(5.0)  # objects present, so masks are not replaced by "no object" logits
 
 
-def build_ours(preset: str, image_size: int | None, seed: int):
+def build_ours(preset: str, image_size: int | None, seed: int, accel: str):
+    from samstream.accel.cpu import apply_cpu_backend
     from samstream.build import postprocessing_config
     from samstream.modeling.sam2 import SAM2Model
     from samstream.presets import preset_config
@@ -112,7 +113,10 @@ def build_ours(preset: str, image_size: int | None, seed: int):
     torch.manual_seed(seed)  # the initialisation itself draws from the global generator
     model = SAM2Model(config)
     perturb_(model, seed)
-    return model.eval()
+    model.eval()
+    if accel == "cpu":
+        apply_cpu_backend(model)  # what build_model(..., accel="auto") does on CPU
+    return model
 
 
 def build_reference(preset: str, image_size: int | None, state_dict: dict):
@@ -184,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="fp32,bf16", help="comma-separated: fp32, bf16")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--accel", choices=("cpu", "none"), default="cpu", help="samstream's CPU backend on (default) or plain PyTorch"
+    )
     parser.add_argument("--no-reference", action="store_true", help="time samstream only")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args(argv)
@@ -198,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 
     image = load_test_image(args.image)
     prompts = prompts_for(image, args.predicts)
-    ours_model = build_ours(args.model, args.image_size, args.seed)
+    ours_model = build_ours(args.model, args.image_size, args.seed, args.accel)
     impls = {"samstream": OurPredictor(ours_model)}
     with_ref = not args.no_reference and reference_available()
     if with_ref:
@@ -217,11 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"model {args.model} @ {image_size}px, image {args.image} {image.shape[1]}x{image.shape[0]}, "
         f"{args.predicts} predicts, {args.repeats} repeats, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}"
+        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, accel {args.accel}"
     )
 
     results: dict = {
         "model": args.model,
+        "accel": args.accel,
         "image_size": image_size,
         "image": args.image,
         "predicts": args.predicts,

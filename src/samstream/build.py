@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 import torch
 
+from .accel.compile import compile_model
+from .accel.cpu import apply_cpu_backend
 from .checkpoint import load_weights
 from .config import MaskDecoderExtraConfig, SAM2Config, VideoOptions, load_config
 from .modeling.sam2 import SAM2Model
@@ -45,6 +49,30 @@ def resolve_config(model: str | Path | SAM2Config) -> tuple[SAM2Config, VideoOpt
         raise
 
 
+Accel = Literal["auto", "cpu"] | None
+ACCEL_CHOICES = ("auto", "cpu", None)
+
+
+def fast_cpu_from_env() -> bool:
+    """``SAMSTREAM_FAST_CPU`` (read when called): "0", "false", "no" or "off" turn the
+    automatic CPU backend off; unset or anything else leaves it on."""
+    return os.environ.get("SAMSTREAM_FAST_CPU", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def resolve_accel(accel: Accel, device: torch.device) -> str | None:
+    """The backend ``accel`` stands for on ``device``: "cpu" or None (plain PyTorch).
+
+    "auto": the CPU backend on a CPU device unless ``SAMSTREAM_FAST_CPU`` turns it off.
+    """
+    if accel not in ACCEL_CHOICES:
+        raise ValueError(f"accel must be one of {ACCEL_CHOICES}, got {accel!r}")
+    if accel == "cpu" and device.type != "cpu":
+        raise ValueError(f"accel='cpu' needs a CPU device, got device={str(device)!r}")
+    if accel == "auto":
+        return "cpu" if device.type == "cpu" and fast_cpu_from_env() else None
+    return accel
+
+
 def build_model(
     model: str | Path | SAM2Config,
     checkpoint: str | Path | None = None,
@@ -53,6 +81,7 @@ def build_model(
     apply_postprocessing: bool = True,
     for_video: bool = False,
     download: bool = False,
+    accel: Accel = "auto",
 ) -> SAM2Model:
     """Build a SAM 2 model in eval mode.
 
@@ -60,7 +89,14 @@ def build_model(
     ``"configs/sam2.1/sam2.1_hiera_t.yaml"``), a YAML file in the reference format, or a
     :class:`SAM2Config`. ``checkpoint``: a ``.pt``/``.safetensors`` path; with
     ``download=True`` and no path, the official weights are fetched by name.
+
+    ``accel``: "auto" (the CPU inference backend of :mod:`samstream.accel.cpu` when
+    ``device`` is a CPU, see :func:`resolve_accel`), "cpu" (that backend), or None (plain
+    PyTorch modules, e.g. for training or export; same results). With
+    ``config.compile_image_encoder`` the image encoder is compiled (:func:`samstream.accel.compile_model`).
     """
+    device = torch.device(device)
+    backend = resolve_accel(accel, device)
     config, _ = resolve_config(model)
     if apply_postprocessing:
         config = postprocessing_config(config, for_video=for_video)
@@ -71,4 +107,9 @@ def build_model(
         checkpoint = resolve_checkpoint(str(model))
     if checkpoint is not None:
         load_weights(net, checkpoint)
-    return net.to(device).eval()
+    net = net.to(device).eval()
+    if backend == "cpu":
+        apply_cpu_backend(net)
+    if config.compile_image_encoder:
+        compile_model(net, parts=("image_encoder",))
+    return net

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .accel.compile import VIDEO_PARTS, compile_model
 from .build import build_model
 from .image.automatic import SAM2AutomaticMaskGenerator
 from .image.predictor import ImagePredictor
@@ -260,7 +261,7 @@ def build_sam2_video_predictor(
         config_file, ckpt_path, device=_check_device(device), apply_postprocessing=apply_postprocessing, for_video=True
     )
     if vos_optimized:
-        model.compile_for_video()
+        compile_model(model, parts=VIDEO_PARTS)
     if mode == "train":
         model.train()
     return SAM2VideoPredictor(model, VideoPredictorOptions(**values))

@@ -1,4 +1,4 @@
-"""The image model under bfloat16 autocast, and the CPU fast paths against plain eager ops."""
+"""The image model under bfloat16 autocast, and the CPU backend's kernels against plain eager ops."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from samstream.accel.cpu import CpuLinear, apply_cpu_backend
+from samstream.accel.cpu_attention import cpu_scaled_dot_product
+from samstream.accel.onednn import probe_onednn
+from samstream.build import build_model
 from samstream.compat import SAM2ImagePredictor
-from samstream.modeling import common
-from samstream.modeling.attention import scaled_dot_product
 
 MIN_AGREEMENT = 0.98  # fraction of pixels with the same mask decision as float32
 
@@ -90,16 +92,12 @@ def test_autocast_first_leaves_float32_unchanged(parity_model, parity_dir, parit
 
 
 def test_fast_cpu_kernels_match_eager(parity_model, parity_dir, parity_cases):
-    """The oneDNN / chunked-attention CPU paths give the eager float32 results."""
+    """The oneDNN / chunked-attention CPU backend gives the plain model's float32 results."""
     image = _image(parity_dir)
     cases = _cases(parity_cases)
-    predictor = SAM2ImagePredictor(parity_model)
-    fast = _predict_all(predictor, image, cases)
-    previous = common.set_fast_cpu_kernels(False)
-    try:
-        eager = _predict_all(predictor, image, cases)
-    finally:
-        common.set_fast_cpu_kernels(previous)
+    fast = _predict_all(SAM2ImagePredictor(parity_model), image, cases)
+    plain_model = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", accel=None)
+    eager = _predict_all(SAM2ImagePredictor(plain_model), image, cases)
     for a, b in zip(fast, eager):
         for x, y in zip(a, b):
             np.testing.assert_allclose(x, y, atol=1e-4, rtol=0)
@@ -110,12 +108,13 @@ def test_cpu_attention_paths(shape):
     gen = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(shape, generator=gen) * 1.5 for _ in range(3))
     want = F.scaled_dot_product_attention(q.double(), k.double(), v.double()).float()
+    kernels = probe_onednn()
     with torch.inference_mode():
-        got = scaled_dot_product(q, k, v)
+        got = cpu_scaled_dot_product(kernels, q, k, v)
         assert got.shape == want.shape
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            low = scaled_dot_product(q, k, v)
+            low = cpu_scaled_dot_product(kernels, q, k, v)
         assert low.dtype == torch.bfloat16
         assert (low.float() - want).abs().max() < 0.15
         assert (low.float() - want).abs().mean() < 0.02
@@ -123,26 +122,27 @@ def test_cpu_attention_paths(shape):
 
 def test_linear_fast_path_and_autocast():
     gen = torch.Generator().manual_seed(0)
-    layer = torch.nn.Linear(48, 80)
+    layer = apply_cpu_backend(torch.nn.Linear(48, 80))
+    assert isinstance(layer, CpuLinear)
     x = torch.randn(2, 7, 48, generator=gen)
     with torch.inference_mode():
         for act, fn in (("none", lambda t: t), ("gelu", F.gelu), ("relu", F.relu)):
             want = fn(F.linear(x, layer.weight, layer.bias))
-            torch.testing.assert_close(common.linear(x, layer.weight, layer.bias, act), want, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(layer.forward_fused(x, act), want, atol=1e-5, rtol=1e-5)
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                low = common.linear(x, layer.weight, layer.bias, act)
+                low = layer.forward_fused(x, act)
             assert low.dtype == torch.bfloat16
             torch.testing.assert_close(low.float(), want, atol=0.05, rtol=0.05)
         # the cached bfloat16 weights follow in-place updates of the parameter
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            before = common.linear(x, layer.weight, layer.bias)
+            before = layer(x)
         with torch.no_grad():
             layer.weight.mul_(2)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            after = common.linear(x, layer.weight, layer.bias)
+            after = layer(x)
         torch.testing.assert_close(after.float(), F.linear(x, layer.weight, layer.bias), atol=0.1, rtol=0.05)
         assert not torch.equal(before, after)
     # with autograd the plain op runs and gradients flow
-    y = common.linear(x, layer.weight, layer.bias, "gelu").sum()
+    y = layer.forward_fused(x, "gelu").sum()
     y.backward()
     assert layer.weight.grad is not None

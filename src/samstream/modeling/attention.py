@@ -9,75 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import RoPEAttentionConfig
-from .common import compute_dtype, linear, onednn_bf16_supported, onednn_linear_op, use_fast_cpu
 from .position_encoding import apply_rotary, axial_rope_angles
-
-# Attention logits materialised at once by the CPU paths (elements); larger problems are
-# processed in chunks of queries so that the logits stay cache-friendly.
-_CHUNK_ELEMENTS = 1 << 21
-# A head pair this large (queries x keys) goes through oneDNN one head at a time.
-_LARGE_ATTENTION = 1 << 22
-
-
-def scaled_dot_product(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p: float = 0.0
-) -> torch.Tensor:
-    """``F.scaled_dot_product_attention(q, k, v)`` for q [B, H, Nq, D], k/v [B, H, Nk, D(v)].
-
-    On CPU at inference, where PyTorch's fused kernel is slow, the same attention is computed
-    from oneDNN matrix products and a softmax, in chunks of queries: in bfloat16 (under
-    autocast or with bfloat16 inputs) unless there are very few queries or keys, and in
-    float32 for large global attention. The result is then laid out as [B, Nq, H, Dv] in
-    memory (a transposed view), so that merging the heads afterwards costs no copy.
-    """
-    if dropout_p == 0.0 and q.dim() == 4 and k.dim() == 4 and v.dim() == 4 and use_fast_cpu(q, k, v):
-        dtype = compute_dtype(q)
-        b, h, nq, _ = q.shape
-        nk = k.shape[-2]
-        if nq > 0 and nk > 0:
-            if dtype == torch.bfloat16 and min(nq, nk) >= 32 and onednn_bf16_supported():
-                return _attention_cpu(q.to(dtype), k.to(dtype), v.to(dtype))
-            if (
-                dtype == torch.float32
-                and q.dtype == k.dtype == v.dtype == dtype
-                and b * h <= 16
-                and nq * nk >= _LARGE_ATTENTION
-                and onednn_linear_op() is not None
-            ):
-                return _attention_cpu(q, k, v)
-    return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
-
-
-def _attention_cpu(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    b, h, nq, d = q.shape
-    nk = k.shape[-2]
-    scale = 1.0 / math.sqrt(d)
-    out = q.new_empty((b, nq, h, v.shape[-1])).transpose(1, 2)  # [B, H, Nq, Dv] view
-    op = onednn_linear_op()
-    if op is not None and b * h <= 16 and nq * nk >= _LARGE_ATTENTION:
-        # few large heads: one head at a time, keys as the "weight" of a linear layer
-        rows = max(1, _CHUNK_ELEMENTS // nk)
-        for i in range(b):
-            for j in range(h):
-                qh = q[i, j] * scale  # [Nq, D]
-                kh = k[i, j].contiguous()  # [Nk, D]
-                vt = v[i, j].t().contiguous()  # [Dv, Nk]
-                for s in range(0, nq, rows):
-                    attn = torch.softmax(op(qh[s : s + rows], kh, None, "none", [], ""), dim=-1)
-                    out[i, j, s : s + rows] = op(attn, vt, None, "none", [], "")
-        return out
-    # many small heads (windows): batched matrix products over the windows, head by head
-    # (dense operands: strided views into a fused qkv projection make bmm much slower, and
-    # copying one head at a time moves whole rows)
-    rows = max(1, _CHUNK_ELEMENTS // max(1, b * nk))
-    for j in range(h):
-        qj = torch.mul(q[:, j], scale)  # [B, Nq, D], dense
-        kt = k[:, j].contiguous().transpose(1, 2)  # [B, D, Nk]
-        vj = v[:, j].contiguous()  # [B, Nk, Dv]
-        for s in range(0, nq, rows):
-            attn = torch.softmax(torch.bmm(qj[:, s : s + rows], kt), dim=-1)
-            out[:, j, s : s + rows] = torch.bmm(attn, vj)
-    return out
 
 
 class Attention(nn.Module):
@@ -112,21 +44,25 @@ class Attention(nn.Module):
         b, n, c = x.shape
         return x.reshape(b, n, self.num_heads, c // self.num_heads).transpose(1, 2)
 
+    def scaled_dot_product(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p: float) -> torch.Tensor:
+        """Attention over heads: q [B, nH, Nq, c], k/v [B, nH, Nk, c] -> [B, nH, Nq, c]."""
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Heads [B, nH, N, c] -> projected output [B, Nq, C]."""
-        out = scaled_dot_product(q, k, v, dropout_p=self.dropout_p if self.training else 0.0)
+        out = self.scaled_dot_product(q, k, v, self.dropout_p if self.training else 0.0)
         b, h, n, c = out.shape
-        return linear(out.transpose(1, 2).reshape(b, n, h * c), self.out_proj.weight, self.out_proj.bias)
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, h * c))  # [B, Nq, C]
 
     def project_q(self, q: torch.Tensor) -> torch.Tensor:
         """Queries [B, N, C] -> projected heads [B, nH, N, c]."""
-        return self._heads(linear(q, self.q_proj.weight, self.q_proj.bias))
+        return self._heads(self.q_proj(q))
 
     def project_k(self, k: torch.Tensor) -> torch.Tensor:
-        return self._heads(linear(k, self.k_proj.weight, self.k_proj.bias))
+        return self._heads(self.k_proj(k))
 
     def project_v(self, v: torch.Tensor) -> torch.Tensor:
-        return self._heads(linear(v, self.v_proj.weight, self.v_proj.bias))
+        return self._heads(self.v_proj(v))
 
     def attend_projected(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` where some projections are already done: a 3-D argument [B, N, C]

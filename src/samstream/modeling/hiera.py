@@ -8,8 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import HieraConfig
-from .attention import scaled_dot_product
-from .common import MLP, DropPath, linear, onednn_linear_dtype
+from .common import MLP, DropPath
 
 
 def window_partition(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -42,23 +41,19 @@ def window_unpartition(
 def window_unpartition_add(
     windows: torch.Tensor, window: int, padded_hw: tuple[int, int], shortcut: torch.Tensor
 ) -> torch.Tensor:
-    """``shortcut + window_unpartition(windows, ...)`` for shortcut [B, H, W, C], without
-    materialising the unpartitioned map when no padding was needed."""
+    """``shortcut + window_unpartition(windows, ...)`` for shortcut [B, H, W, C]; without
+    padding the windows are added as a permuted view, with no unpartitioned copy."""
     b, h, w, c = shortcut.shape
-    needs_grad = torch.is_grad_enabled() and (shortcut.requires_grad or windows.requires_grad)
-    if padded_hw != (h, w) or not shortcut.is_contiguous() or needs_grad or torch.compiler.is_compiling():
+    if padded_hw != (h, w) or not shortcut.is_contiguous():
         return shortcut + window_unpartition(windows, window, padded_hw, (h, w))
     nh, nw = h // window, w // window
-    out = torch.empty_like(shortcut, dtype=torch.promote_types(shortcut.dtype, windows.dtype))
-    torch.add(
-        shortcut.view(b, nh, window, nw, window, c),
-        windows.view(b, nh, nw, window, window, c).permute(0, 1, 3, 2, 4, 5),
-        out=out.view(b, nh, window, nw, window, c),
-    )
-    return out
+    out = shortcut.view(b, nh, window, nw, window, c) + windows.view(b, nh, nw, window, window, c).permute(
+        0, 1, 3, 2, 4, 5
+    )  # [B, nH, window, nW, window, C], laid out like the shortcut
+    return out.reshape(b, h, w, c)
 
 
-def _pool_hw(x: torch.Tensor, pool: nn.Module) -> torch.Tensor:
+def pool_hw(x: torch.Tensor, pool: nn.Module) -> torch.Tensor:
     """Max-pool a channels-last map [B, H, W, C] -> [B, H', W', C].
 
     A non-overlapping max pool (kernel == stride, no padding) is taken directly on the
@@ -71,15 +66,11 @@ def _pool_hw(x: torch.Tensor, pool: nn.Module) -> torch.Tensor:
             sh, sw = ks
             h, w = x.shape[1] // sh * sh, x.shape[2] // sw * sw
             if h > 0 and w > 0:
-                in_place = not (torch.is_grad_enabled() and x.requires_grad) and not torch.compiler.is_compiling()
                 out = None
                 for i in range(sh):
                     for j in range(sw):
-                        part = x[:, i:h:sh, j:w:sw]
-                        if out is None:
-                            out = part.clone(memory_format=torch.contiguous_format)
-                        else:
-                            out = torch.maximum(out, part, out=out) if in_place else torch.maximum(out, part)
+                        part = x[:, i:h:sh, j:w:sw]  # [B, H', W', C] strided view
+                        out = part.contiguous() if out is None else torch.maximum(out, part)
                 return out
     return pool(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
 
@@ -100,10 +91,6 @@ class PatchEmbed(nn.Module):
         return self.proj(x.contiguous(memory_format=torch.channels_last)).permute(0, 2, 3, 1)
 
 
-# attention logits (elements) computed at once by the windowed bfloat16 CPU path
-_WINDOW_CHUNK = 1 << 22
-
-
 class MultiScaleAttention(nn.Module):
     """Multi-head self-attention whose queries may be max-pooled (stage transitions)."""
 
@@ -113,76 +100,23 @@ class MultiScaleAttention(nn.Module):
         self.q_pool = q_pool
         self.qkv = nn.Linear(dim, dim_out * 3)
         self.proj = nn.Linear(dim_out, dim_out)
-        self._split: tuple | None = None  # per-head low-precision projections (see _windowed_low_precision)
+
+    def scaled_dot_product(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Attention over heads: q [B, nH, Nq, c], k/v [B, nH, Nk, c] -> [B, nH, Nq, c]."""
+        return F.scaled_dot_product_attention(q, k, v)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B, H, W, C] -> [B, H', W', C_out]."""
         b, h, w, _ = x.shape
-        if b >= 16 and onednn_linear_dtype(x, self.qkv.weight, self.qkv.bias) == torch.bfloat16:
-            return self._windowed_low_precision(x)
-        qkv = linear(x, self.qkv.weight, self.qkv.bias).reshape(b, h * w, 3, self.num_heads, -1)  # [B, HW, 3, nH, Ch]
+        qkv = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1)  # [B, HW, 3, nH, Ch]
         q, k, v = qkv.unbind(2)
         if self.q_pool is not None:
-            q = _pool_hw(q.reshape(b, h, w, -1), self.q_pool)
+            q = pool_hw(q.reshape(b, h, w, -1), self.q_pool)
             h, w = q.shape[1:3]
             q = q.reshape(b, h * w, self.num_heads, -1)
-        out = scaled_dot_product(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        out = self.scaled_dot_product(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         out = out.transpose(1, 2).reshape(b, h, w, -1)  # [B, H', W', C_out]
-        return linear(out, self.proj.weight, self.proj.bias)
-
-    def _apply(self, fn, *args, **kwargs):  # noqa: D401 - nn.Module hook
-        self._split = None  # weights may have moved or changed
-        return super()._apply(fn, *args, **kwargs)
-
-    def _split_projections(self) -> tuple:
-        """bfloat16 projection weights cut per head: queries (scaled by head_dim^-0.5, all heads
-        and per head), keys and values per head; kept until the qkv weights change."""
-        weight, bias = self.qkv.weight, self.qkv.bias
-        key = (weight._version, weight.data_ptr(), bias._version, bias.data_ptr(), weight.device)
-        if self._split is not None and self._split[0] == key:
-            return self._split[1]
-        c = weight.shape[0] // 3
-        d = c // self.num_heads
-        with torch.no_grad():
-            w, bb = weight.detach().float(), bias.detach().float()
-            scale = d**-0.5
-
-            def cut(i0: int, i1: int, factor: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-                return (w[i0:i1] * factor).to(torch.bfloat16), (bb[i0:i1] * factor).to(torch.bfloat16)
-
-            q_all = cut(0, c, scale)
-            q = [cut(j * d, (j + 1) * d, scale) for j in range(self.num_heads)]
-            k = [cut(c + j * d, c + (j + 1) * d) for j in range(self.num_heads)]
-            v = [cut(2 * c + j * d, 2 * c + (j + 1) * d) for j in range(self.num_heads)]
-        split = (q_all, q, k, v)
-        self._split = (key, split)
-        return split
-
-    def _windowed_low_precision(self, x: torch.Tensor) -> torch.Tensor:
-        """The forward pass for many windows in bfloat16 on CPU: each head's queries, keys and
-        values come out of their own projection as dense [B, N, c] maps (the softmax scale
-        folded into the query weights), so the batched products need no strided copies."""
-        b, h, w, _ = x.shape
-        q_all, q_heads, k_heads, v_heads = self._split_projections()
-        x = x.to(torch.bfloat16)
-        if self.q_pool is not None:
-            q = _pool_hw(linear(x, *q_all), self.q_pool)  # [B, H', W', C_out]
-            h2, w2 = q.shape[1:3]
-            q = q.reshape(b, h2 * w2, self.num_heads, -1)
-            queries = [q[:, :, j].contiguous() for j in range(self.num_heads)]
-        else:
-            h2, w2 = h, w
-            queries = [linear(x, *qw).reshape(b, h * w, -1) for qw in q_heads]
-        nq, nk = h2 * w2, h * w
-        out = x.new_empty((b, nq, self.num_heads, queries[0].shape[-1]))
-        rows = max(1, _WINDOW_CHUNK // (b * nk))
-        for j in range(self.num_heads):
-            kt = linear(x, *k_heads[j]).reshape(b, nk, -1).transpose(1, 2)
-            v = linear(x, *v_heads[j]).reshape(b, nk, -1)
-            for s in range(0, nq, rows):
-                attn = torch.softmax(torch.bmm(queries[j][:, s : s + rows], kt), dim=-1)
-                out[:, s : s + rows, j] = torch.bmm(attn, v)
-        return linear(out.view(b, h2, w2, -1), self.proj.weight, self.proj.bias)
+        return self.proj(out)
 
 
 class MultiScaleBlock(nn.Module):
@@ -217,9 +151,9 @@ class MultiScaleBlock(nn.Module):
         shortcut = x
         x = self.norm1(x)
         if self.dim != self.dim_out:
-            shortcut = linear(x, self.proj.weight, self.proj.bias)
+            shortcut = self.proj(x)
             if self.pool is not None:
-                shortcut = _pool_hw(shortcut, self.pool)
+                shortcut = pool_hw(shortcut, self.pool)
 
         window = self.window_size
         if window > 0:
@@ -290,50 +224,16 @@ class Hiera(nn.Module):
 
         ends = self.stage_ends[::-1] if self.return_interm_layers else [self.stage_ends[-1]]
         self.channel_list = [self.blocks[i].dim_out for i in ends]
-        self._pos_cache: tuple | None = None
 
     def _position_embedding(self, h: int, w: int, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Background embedding interpolated to (h, w) plus the tiled window embedding: [1, h, w, C],
-        computed in the parameters' dtype and then cast to ``dtype`` if given.
-
-        At inference the result is kept (channels-last, contiguous) until the size, the
-        dtype, the device or the embedding weights change.
-        """
-        needs_grad = torch.is_grad_enabled() and (self.pos_embed.requires_grad or self.pos_embed_window.requires_grad)
-        cacheable = not self.training and not needs_grad and not torch.compiler.is_compiling()
-        if cacheable:
-            key = (
-                h,
-                w,
-                dtype,
-                self.pos_embed.device,
-                self.pos_embed.dtype,
-                self.pos_embed._version,
-                self.pos_embed.data_ptr(),
-                self.pos_embed_window._version,
-                self.pos_embed_window.data_ptr(),
-            )
-            if self._pos_cache is not None and self._pos_cache[0] == key:
-                return self._pos_cache[1]
+        computed in the parameters' dtype and then cast to ``dtype`` if given."""
         pos = F.interpolate(self.pos_embed, size=(h, w), mode="bicubic")
         window = self.pos_embed_window
         reps = [a // b for a, b in zip(pos.shape, window.shape)]
         pos = pos + window.tile(reps)
-        pos = pos.permute(0, 2, 3, 1)
-        if dtype is not None:
-            pos = pos.to(dtype)
-        if cacheable:
-            pos = pos.contiguous()
-            self._pos_cache = (key, pos)
-        return pos
-
-    def _apply(self, fn, *args, **kwargs):  # noqa: D401 - nn.Module hook
-        self._pos_cache = None  # weights may have moved or changed
-        return super()._apply(fn, *args, **kwargs)
-
-    def train(self, mode: bool = True):
-        self._pos_cache = None
-        return super().train(mode)
+        pos = pos.permute(0, 2, 3, 1)  # [1, h, w, C]
+        return pos if dtype is None else pos.to(dtype)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.patch_embed(x)  # [B, H, W, C]

@@ -10,7 +10,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import FpnNeckConfig, ImageEncoderConfig
-from .common import conv1x1, linear
 from .hiera import Hiera
 from .position_encoding import SinePositionEncoding
 
@@ -53,7 +52,6 @@ class FpnNeck(nn.Module):
         self.fuse_type = config.fuse_type
         levels = config.fpn_top_down_levels
         self.top_down_levels = set(range(len(self.convs)) if levels is None else levels)
-        self._fused: dict[int, tuple] = {}  # level -> (parameter versions, fused weight, bias)
 
     def forward(self, xs: list[torch.Tensor], projections: Mapping[int, nn.Conv2d] | None = None) -> BackboneOutput:
         """xs: trunk outputs, high resolution first, [B, C_i, H_i, W_i].
@@ -75,76 +73,49 @@ class FpnNeck(nn.Module):
             proj = projections.get(i)
             lateral_only = i not in self.top_down_levels or prev is None
             needed_below = i > 0 and (i - 1) in self.top_down_levels
-            if proj is not None and lateral_only and not needed_below:
-                out[i] = self._fused_lateral(i, xs[i], conv, proj)
+            if proj is not None and lateral_only and not needed_below and _mergeable(conv, proj):
+                out[i] = self.merged_lateral(i, xs[i], conv, proj)
                 prev = None
                 pos[i] = self.position_encoding(out[i], out[i].dtype)
                 continue
-            lateral = conv1x1(xs[i], conv)
+            lateral = conv(xs[i])
             if not lateral_only:
                 prev = self._top_down(lateral, prev)
             else:
                 prev = lateral
             pos[i] = self.position_encoding(prev, prev.dtype)
-            out[i] = prev if proj is None else conv1x1(prev, proj)
+            out[i] = prev if proj is None else proj(prev)
         return BackboneOutput(features=out, position=pos)
 
-    def _apply(self, fn, *args, **kwargs):  # noqa: D401 - nn.Module hook
-        self._fused = {}  # weights may have moved or changed
-        return super()._apply(fn, *args, **kwargs)
+    @staticmethod
+    def merged_projection(conv: nn.Conv2d, proj: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:
+        """The single 1x1 convolution equal to ``proj(conv(x))``: weight [C_proj, C_in] and
+        bias [C_proj], multiplied out in float64 when the device has it."""
+        with torch.autocast(conv.weight.device.type, enabled=False):
+            wide = torch.float64 if conv.weight.device.type in ("cpu", "cuda") else torch.float32
+            w_c = conv.weight.flatten(1).to(wide)  # [C, C_in]
+            w_p = proj.weight.flatten(1).to(wide)  # [C_proj, C]
+            weight = (w_p @ w_c).to(conv.weight.dtype)
+            bias = (w_p @ conv.bias.to(wide) + proj.bias.to(wide)).to(conv.bias.dtype)
+        return weight, bias
 
-    def _fused_lateral(self, level: int, x: torch.Tensor, conv: nn.Conv2d, proj: nn.Conv2d) -> torch.Tensor:
-        """proj(conv(x)) for two 1x1 convolutions, as one (weights multiplied out, kept)."""
-        params = (conv.weight, conv.bias, proj.weight, proj.bias)
-        plain = (
-            conv.kernel_size != (1, 1)
-            or proj.kernel_size != (1, 1)
-            or any(c.stride != (1, 1) or c.padding not in ((0, 0), "valid") or c.groups != 1 for c in (conv, proj))
-            or conv.bias is None
-            or proj.bias is None
-            or (torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)))
-            or torch.compiler.is_compiling()
-        )
-        if plain:
-            return conv1x1(conv1x1(x, conv), proj)
-        key = tuple((p._version, p.data_ptr(), p.device, p.dtype) for p in params)
-        cached = self._fused.get(level)
-        if cached is None or cached[0] != key:
-            with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
-                wide = torch.float64 if conv.weight.device.type in ("cpu", "cuda") else torch.float32
-                w_c = conv.weight.flatten(1).to(wide)
-                w_p = proj.weight.flatten(1).to(wide)
-                weight = (w_p @ w_c).to(conv.weight.dtype)
-                bias = (w_p @ conv.bias.to(wide) + proj.bias.to(wide)).to(conv.bias.dtype)
-            cached = (key, weight, bias)
-            self._fused[level] = cached
-        _, weight, bias = cached
-        return linear(x.permute(0, 2, 3, 1), weight, bias).permute(0, 3, 1, 2)
+    def merged_lateral(self, level: int, x: torch.Tensor, conv: nn.Conv2d, proj: nn.Conv2d) -> torch.Tensor:
+        """proj(conv(x)) as one 1x1 convolution: x [B, C_in, H, W] -> [B, C_proj, H, W]."""
+        weight, bias = self.merged_projection(conv, proj)
+        return F.conv2d(x, weight[:, :, None, None], bias)
 
     def _top_down(self, lateral: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         """lateral + 2x upsampled prev (in float32), halved for the "avg" fusion."""
         b, c, h, w = prev.shape
-        if (
-            self.interp_mode == "nearest"
-            and lateral.shape[-2:] == (2 * h, 2 * w)
-            and not (torch.is_grad_enabled() and (lateral.requires_grad or prev.requires_grad))
-            and not torch.compiler.is_compiling()
-        ):
+        if self.interp_mode == "nearest" and lateral.shape[-2:] == (2 * h, 2 * w):
             # nearest 2x upsampling is a broadcast: add it without materialising it,
             # channels-last like the lateral maps
-            fused = torch.empty(
-                (b, 2 * h, 2 * w, c),
-                dtype=torch.promote_types(lateral.dtype, torch.float32),
-                device=lateral.device,
-            )
-            torch.add(
-                lateral.permute(0, 2, 3, 1).reshape(b, h, 2, w, 2, c),
-                prev.to(torch.float32).permute(0, 2, 3, 1).reshape(b, h, 1, w, 1, c),
-                out=fused.view(b, h, 2, w, 2, c),
-            )
+            fused = lateral.permute(0, 2, 3, 1).reshape(b, h, 2, w, 2, c) + prev.to(torch.float32).permute(
+                0, 2, 3, 1
+            ).reshape(b, h, 1, w, 1, c)  # [B, h, 2, w, 2, C]
             if self.fuse_type == "avg":
-                fused.div_(2)
-            return fused.permute(0, 3, 1, 2)
+                fused = fused / 2
+            return fused.reshape(b, 2 * h, 2 * w, c).permute(0, 3, 1, 2)
         top_down = F.interpolate(
             prev.to(torch.float32),
             scale_factor=2.0,
@@ -156,6 +127,19 @@ class FpnNeck(nn.Module):
         if self.fuse_type == "avg":
             fused = fused / 2
         return fused
+
+
+def _mergeable(conv: nn.Conv2d, proj: nn.Conv2d) -> bool:
+    """Whether proj(conv(x)) is one 1x1 convolution (both 1x1, stride 1, no padding, with bias)."""
+    return all(
+        c.kernel_size == (1, 1)
+        and c.stride == (1, 1)
+        and c.padding in ((0, 0), "valid")
+        and c.dilation == (1, 1)
+        and c.groups == 1
+        and c.bias is not None
+        for c in (conv, proj)
+    )
 
 
 class ImageEncoder(nn.Module):

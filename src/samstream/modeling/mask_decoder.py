@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..config import MaskDecoderExtraConfig
-from .common import MLP, Conv1x1, LayerNorm2d
+from .common import MLP, LayerNorm2d
 from .two_way_transformer import ImageContext, TwoWayTransformer
 
 
@@ -89,8 +89,8 @@ class MaskDecoder(nn.Module):
         )
         self.use_high_res_features = use_high_res_features
         if use_high_res_features:
-            self.conv_s0 = Conv1x1(transformer_dim, transformer_dim // 8)
-            self.conv_s1 = Conv1x1(transformer_dim, transformer_dim // 4)
+            self.conv_s0 = nn.Conv2d(transformer_dim, transformer_dim // 8, kernel_size=1)
+            self.conv_s1 = nn.Conv2d(transformer_dim, transformer_dim // 4, kernel_size=1)
         self.output_hypernetworks_mlps = nn.ModuleList(
             MLP(transformer_dim, transformer_dim, transformer_dim // 8, 3) for _ in range(self.num_mask_tokens)
         )

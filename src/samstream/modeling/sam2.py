@@ -197,8 +197,6 @@ class SAM2Model(nn.Module):
         self.obj_ptr_tpos_proj: nn.Module = (
             nn.Linear(self.hidden_dim, self.mem_dim) if c.proj_tpos_enc_in_obj_ptrs else nn.Identity()
         )
-        if c.compile_image_encoder:
-            self.image_encoder.forward = torch.compile(self.image_encoder.forward, dynamic=False)
 
     @property
     def device(self) -> torch.device:
@@ -211,13 +209,6 @@ class SAM2Model(nn.Module):
         from ..video.clip import run_clip  # the tracking loop lives with the memory strategies
 
         return run_clip(self, frames, prompts, **options)
-
-    def compile_for_video(self) -> None:
-        """torch.compile the parts with fixed shapes per video (the reference's ``vos_optimized``):
-        the image encoder, the memory encoder and the mask decoder. The first frames are slow."""
-        self.image_encoder.forward = torch.compile(self.image_encoder.forward, dynamic=False)
-        self.memory_encoder.forward = torch.compile(self.memory_encoder.forward, dynamic=False)
-        self.sam_mask_decoder.forward = torch.compile(self.sam_mask_decoder.forward, dynamic=False)
 
     # ------------------------------------------------------------------ image features
     def encode_images(self, images: torch.Tensor) -> FrameFeatures:

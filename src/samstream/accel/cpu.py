@@ -1,0 +1,348 @@
+"""The CPU inference backend: module swaps that run a model's math through oneDNN.
+
+:func:`apply_cpu_backend` changes, in place, the class of the modules it knows to a subclass
+with the same parameters, buffers and state-dict names (gpt-fast ``quantize.py`` style):
+
+- ``nn.Linear`` -> :class:`CpuLinear`: one fused oneDNN call (bias, and the activation when
+  an MLP asks for it), with the autocast-dtype weights kept on the layer;
+- :class:`MLP` -> :class:`CpuMLP`: exact GELU / ReLU fused into the linear layers before them;
+- attention modules -> the chunked CPU attention kernel
+  (:func:`samstream.accel.cpu_attention.cpu_scaled_dot_product`); Hiera's attention also
+  gets a bfloat16 path for many windows with per-head projections kept on the module;
+- the 1x1 convolutions of the FPN neck and the mask decoder (fed channels-last maps)
+  -> :class:`CpuConv1x1`, a linear layer over the channels; the neck keeps its merged
+  conv_s0/conv_s1 projections; the Hiera trunk keeps its position embedding.
+
+Each swapped module steps aside (runs the plain PyTorch code of its base class) when autograd
+needs gradients, on other devices than CPU, and inside ``torch.compile`` tracing, so a model
+with the backend gives the plain model's results to float rounding. :func:`remove_cpu_backend`
+undoes the swap.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..modeling.attention import Attention, RoPEAttention
+from ..modeling.common import MLP
+from ..modeling.hiera import Hiera, MultiScaleAttention, pool_hw
+from ..modeling.image_encoder import FpnNeck
+from ..modeling.mask_decoder import MaskDecoder
+from .cpu_attention import cpu_scaled_dot_product
+from .onednn import (
+    CastCache,
+    OnednnKernels,
+    activation_name,
+    cpu_inference,
+    fused_linear,
+    linear_dtype,
+    plain_linear,
+    probe_onednn,
+    tensor_key,
+)
+
+# attention logits (elements) computed at once by Hiera's windowed bfloat16 path
+WINDOW_CHUNK = 1 << 22
+
+
+class CpuModule:
+    """What every swapped module has: the checked kernels and a cache of cast weights.
+
+    ``plain_class`` is the class the module had before the swap (restored by
+    :func:`remove_cpu_backend`); ``cpu_state`` names the attributes the swap adds.
+    """
+
+    plain_class: type[nn.Module]
+    cpu_state: tuple[str, ...] = ("_onednn", "_casts")
+
+    def setup_cpu(self, kernels: OnednnKernels) -> None:
+        self._onednn = kernels
+        self._casts = CastCache()
+
+    def clear_cpu_caches(self) -> None:
+        self._casts.clear()
+
+    def _apply(self, fn, *args, **kwargs):  # nn.Module hook: weights may move or change
+        self.clear_cpu_caches()
+        return super()._apply(fn, *args, **kwargs)
+
+
+class CpuLinear(CpuModule, nn.Linear):
+    """``nn.Linear`` through the fused oneDNN op at CPU inference. x [..., C_in] -> [..., C_out]."""
+
+    plain_class = nn.Linear
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_fused(x, "none")
+
+    def forward_fused(self, x: torch.Tensor, activation: str) -> torch.Tensor:
+        """``activation(self(x))`` for activation "none", "gelu" (exact) or "relu", in one call."""
+        dtype = linear_dtype(self._onednn, x, self.weight, self.bias)
+        if dtype is None:
+            return plain_linear(x, self.weight, self.bias, activation)
+        weight = self._casts.get("weight", self.weight, dtype)
+        bias = self._casts.get("bias", self.bias, dtype)
+        return fused_linear(self._onednn, x.to(dtype), weight, bias, activation)
+
+
+def is_pointwise(conv: nn.Conv2d) -> bool:
+    """Whether conv is a plain 1x1 convolution (a linear layer over the channels)."""
+    return (
+        conv.kernel_size == (1, 1)
+        and conv.stride == (1, 1)
+        and conv.padding in ((0, 0), "valid")
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+    )
+
+
+class CpuConv1x1(CpuModule, nn.Conv2d):
+    """A 1x1 ``nn.Conv2d`` run as a oneDNN linear layer over the channels at CPU inference.
+
+    [B, C, H, W] -> [B, C', H, W], channels-last in memory (a permuted view of [B, H, W, C']),
+    which is what a channels-last input gives through the convolution too.
+    """
+
+    plain_class = nn.Conv2d
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            dtype = linear_dtype(self._onednn, x, self.weight, self.bias)
+            if dtype is not None:
+                weight = self._casts.get("weight", self.weight, dtype)
+                weight = weight.view(weight.shape[0], weight.shape[1])  # [C', C]
+                bias = self._casts.get("bias", self.bias, dtype)
+                y = fused_linear(self._onednn, x.to(dtype).permute(0, 2, 3, 1), weight, bias)  # [B, H, W, C']
+                return y.permute(0, 3, 1, 2)
+        return super().forward(x)
+
+
+class CpuMLP(CpuModule, MLP):
+    """:class:`MLP` with its exact GELU / ReLU fused into the swapped linear layers."""
+
+    plain_class = MLP
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fused = activation_name(self.act)
+        last = self.num_layers - 1
+        for i, layer in enumerate(self.layers):
+            if i < last and fused is not None and isinstance(layer, CpuLinear):
+                x = layer.forward_fused(x, fused)
+            else:
+                x = layer(x)
+                if i < last:
+                    x = self.act(x)
+        if self.sigmoid_output:
+            x = torch.sigmoid(x)
+        return x
+
+
+class CpuAttention(CpuModule, Attention):
+    """:class:`Attention` with the chunked CPU attention kernel."""
+
+    plain_class = Attention
+
+    def scaled_dot_product(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p: float) -> torch.Tensor:
+        return cpu_scaled_dot_product(self._onednn, q, k, v, dropout_p)
+
+
+class CpuRoPEAttention(CpuModule, RoPEAttention):
+    """:class:`RoPEAttention` with the chunked CPU attention kernel."""
+
+    plain_class = RoPEAttention
+
+    def scaled_dot_product(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p: float) -> torch.Tensor:
+        return cpu_scaled_dot_product(self._onednn, q, k, v, dropout_p)
+
+
+class CpuMultiScaleAttention(CpuModule, MultiScaleAttention):
+    """Hiera attention with the chunked CPU attention kernel, and for many windows under
+    bfloat16 a path where each head's queries, keys and values come from their own projection."""
+
+    plain_class = MultiScaleAttention
+    cpu_state = CpuModule.cpu_state + ("_split",)
+
+    def setup_cpu(self, kernels: OnednnKernels) -> None:
+        super().setup_cpu(kernels)
+        self._split: tuple | None = None  # (qkv parameter keys, per-head bfloat16 projections)
+
+    def clear_cpu_caches(self) -> None:
+        super().clear_cpu_caches()
+        self._split = None
+
+    def scaled_dot_product(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return cpu_scaled_dot_product(self._onednn, q, k, v)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [B, H, W, C] -> [B, H', W', C_out]."""
+        if x.shape[0] >= 16 and linear_dtype(self._onednn, x, self.qkv.weight, self.qkv.bias) == torch.bfloat16:
+            return self._windowed_low_precision(x)
+        return super().forward(x)
+
+    def _split_projections(self) -> tuple:
+        """bfloat16 projection weights cut per head: queries (scaled by head_dim^-0.5, all heads
+        and per head), keys and values per head; kept until the qkv weights change."""
+        weight, bias = self.qkv.weight, self.qkv.bias
+        key = (tensor_key(weight), tensor_key(bias))
+        if self._split is not None and self._split[0] == key:
+            return self._split[1]
+        c = weight.shape[0] // 3
+        d = c // self.num_heads
+        with torch.no_grad():
+            w, bb = weight.detach().float(), bias.detach().float()
+            scale = d**-0.5
+
+            def cut(i0: int, i1: int, factor: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+                return (w[i0:i1] * factor).to(torch.bfloat16), (bb[i0:i1] * factor).to(torch.bfloat16)
+
+            q_all = cut(0, c, scale)
+            q = [cut(j * d, (j + 1) * d, scale) for j in range(self.num_heads)]
+            k = [cut(c + j * d, c + (j + 1) * d) for j in range(self.num_heads)]
+            v = [cut(2 * c + j * d, 2 * c + (j + 1) * d) for j in range(self.num_heads)]
+        split = (q_all, q, k, v)
+        self._split = (key, split)
+        return split
+
+    def _windowed_low_precision(self, x: torch.Tensor) -> torch.Tensor:
+        """The forward pass for many windows in bfloat16: dense per-head [B, N, c] maps (the
+        softmax scale folded into the query weights), so the batched products need no strided copies."""
+        b, h, w, _ = x.shape
+        q_all, q_heads, k_heads, v_heads = self._split_projections()
+        x = x.to(torch.bfloat16)
+        if self.q_pool is not None:
+            q = pool_hw(fused_linear(self._onednn, x, *q_all), self.q_pool)  # [B, H', W', C_out]
+            h2, w2 = q.shape[1:3]
+            q = q.reshape(b, h2 * w2, self.num_heads, -1)  # [B, N', nH, c]
+            queries = [q[:, :, j].contiguous() for j in range(self.num_heads)]
+        else:
+            h2, w2 = h, w
+            queries = [fused_linear(self._onednn, x, *qw).reshape(b, h * w, -1) for qw in q_heads]  # [B, N, c]
+        nq, nk = h2 * w2, h * w
+        out = x.new_empty((b, nq, self.num_heads, queries[0].shape[-1]))  # [B, N', nH, c]
+        rows = max(1, WINDOW_CHUNK // (b * nk))
+        for j in range(self.num_heads):
+            kt = fused_linear(self._onednn, x, *k_heads[j]).reshape(b, nk, -1).transpose(1, 2)  # [B, c, N]
+            v = fused_linear(self._onednn, x, *v_heads[j]).reshape(b, nk, -1)  # [B, N, c]
+            for s in range(0, nq, rows):
+                attn = torch.softmax(torch.bmm(queries[j][:, s : s + rows], kt), dim=-1)
+                out[:, s : s + rows, j] = torch.bmm(attn, v)
+        return self.proj(out.view(b, h2, w2, -1))
+
+
+class CpuHiera(CpuModule, Hiera):
+    """The Hiera trunk with its position embedding kept between inference calls (channels-last,
+    contiguous) until the size, the dtype, the device or the embedding weights change."""
+
+    plain_class = Hiera
+    cpu_state = CpuModule.cpu_state + ("_pos_cache",)
+
+    def setup_cpu(self, kernels: OnednnKernels) -> None:
+        super().setup_cpu(kernels)
+        self._pos_cache: tuple | None = None
+
+    def clear_cpu_caches(self) -> None:
+        super().clear_cpu_caches()
+        self._pos_cache = None
+
+    def _position_embedding(self, h: int, w: int, dtype: torch.dtype | None = None) -> torch.Tensor:
+        if self.training or not cpu_inference(self.pos_embed, self.pos_embed_window):
+            return super()._position_embedding(h, w, dtype)
+        key = (h, w, dtype, tensor_key(self.pos_embed), tensor_key(self.pos_embed_window))
+        if self._pos_cache is None or self._pos_cache[0] != key:
+            self._pos_cache = (key, super()._position_embedding(h, w, dtype).contiguous())
+        return self._pos_cache[1]
+
+
+class CpuFpnNeck(CpuModule, FpnNeck):
+    """The FPN neck with the merged lateral + projection weights kept between inference calls
+    and run as a oneDNN linear layer over the channels."""
+
+    plain_class = FpnNeck
+    cpu_state = CpuModule.cpu_state + ("_merged",)
+
+    def setup_cpu(self, kernels: OnednnKernels) -> None:
+        super().setup_cpu(kernels)
+        self._merged: dict[int, tuple] = {}  # level -> (parameter keys, weight, bias)
+
+    def clear_cpu_caches(self) -> None:
+        super().clear_cpu_caches()
+        self._merged = {}
+
+    def merged_lateral(self, level: int, x: torch.Tensor, conv: nn.Conv2d, proj: nn.Conv2d) -> torch.Tensor:
+        params = (conv.weight, conv.bias, proj.weight, proj.bias)
+        if not cpu_inference(x, *params):
+            return super().merged_lateral(level, x, conv, proj)
+        key = tuple(tensor_key(p) for p in params)
+        cached = self._merged.get(level)
+        if cached is None or cached[0] != key:
+            with torch.no_grad():
+                cached = (key, *self.merged_projection(conv, proj))
+            self._merged[level] = cached
+        _, weight, bias = cached
+        dtype = linear_dtype(self._onednn, x, weight, bias)
+        if dtype is None:
+            return torch.nn.functional.conv2d(x, weight[:, :, None, None], bias)
+        weight = self._casts.get(f"merged{level}.weight", weight, dtype)
+        bias = self._casts.get(f"merged{level}.bias", bias, dtype)
+        y = fused_linear(self._onednn, x.to(dtype).permute(0, 2, 3, 1), weight, bias)  # [B, H, W, C_proj]
+        return y.permute(0, 3, 1, 2)
+
+
+# exact base class -> swapped class
+_SWAPS: dict[type[nn.Module], type[nn.Module]] = {
+    nn.Linear: CpuLinear,
+    MLP: CpuMLP,
+    Attention: CpuAttention,
+    RoPEAttention: CpuRoPEAttention,
+    MultiScaleAttention: CpuMultiScaleAttention,
+    Hiera: CpuHiera,
+    FpnNeck: CpuFpnNeck,
+}
+# modules whose 1x1 convolutions see channels-last maps (run as linear layers)
+_POINTWISE_OWNERS = (FpnNeck, MaskDecoder)
+
+
+def _swap_targets(model: nn.Module) -> list[tuple[nn.Module, type[nn.Module]]]:
+    """(module, class to give it) for every module of model the backend swaps."""
+    targets = []
+    for module in model.modules():
+        cls = _SWAPS.get(type(module))
+        if cls is not None:
+            targets.append((module, cls))
+        if isinstance(module, _POINTWISE_OWNERS):
+            targets += [(c, CpuConv1x1) for c in module.modules() if type(c) is nn.Conv2d and is_pointwise(c)]
+    return targets
+
+
+def apply_cpu_backend(model: nn.Module, kernels: OnednnKernels | None = None) -> nn.Module:
+    """Swap, in place, the modules of ``model`` that have a CPU inference version (see the
+    module docstring); returns ``model``. Parameters, buffers and state-dict names are kept.
+
+    ``kernels``: what oneDNN offers here; by default probed now (:func:`probe_onednn`).
+    Applying it twice is harmless (already swapped modules are left as they are).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    kernels = probe_onednn() if kernels is None else kernels
+    for module, cls in _swap_targets(model):
+        module.__class__ = cls
+        module.setup_cpu(kernels)
+    return model
+
+
+def remove_cpu_backend(model: nn.Module) -> nn.Module:
+    """Undo :func:`apply_cpu_backend` in place: every swapped module gets its plain class back
+    and loses its caches. Returns ``model``."""
+    for module in model.modules():
+        if isinstance(module, CpuModule):
+            names = module.cpu_state
+            module.__class__ = module.plain_class
+            for name in names:
+                module.__dict__.pop(name, None)
+    return model
+
+
+def has_cpu_backend(model: nn.Module) -> bool:
+    """Whether any module of ``model`` is swapped by the CPU backend."""
+    return any(isinstance(m, CpuModule) for m in model.modules())

@@ -1,0 +1,296 @@
+"""The CPU backend (samstream.accel.cpu) and compile helper against the plain PyTorch model."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from samstream.accel import VIDEO_PARTS, apply_cpu_backend, compile_model, has_cpu_backend, remove_cpu_backend
+from samstream.accel.cpu import CpuConv1x1, CpuHiera, CpuLinear, CpuModule, CpuMultiScaleAttention
+from samstream.accel.onednn import OnednnKernels, probe_onednn
+from samstream.build import build_model
+from samstream.compat import SAM2ImagePredictor
+from samstream.config import load_config
+from samstream.video.predictor import VideoPredictor
+
+FP32_TOL = 1e-4
+MIN_AGREEMENT = 0.98  # fraction of mask pixels with the same decision
+
+
+class CountingKernels:
+    """An :class:`OnednnKernels` whose fused linear op counts its calls."""
+
+    def __init__(self) -> None:
+        real = probe_onednn()
+        if real.linear_op is None:
+            pytest.skip("this PyTorch build has no working oneDNN linear op")
+        self.calls = 0
+
+        def op(*args):
+            self.calls += 1
+            return real.linear_op(*args)
+
+        self.kernels = OnednnKernels(linear_op=op, bf16=real.bf16)
+
+
+@pytest.fixture(scope="module")
+def models(parity_dir):
+    """(plain model, model with the CPU backend), same fixture weights."""
+    plain = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", accel=None, for_video=True)
+    fast = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", accel="cpu", for_video=True)
+    return plain, fast
+
+
+def _image(parity_dir, name="image_0.png") -> np.ndarray:
+    return np.array(Image.open(parity_dir / name).convert("RGB"))
+
+
+def _images(parity_dir, size: int) -> torch.Tensor:
+    """Both fixture images resized to the model size, roughly normalized: [2, 3, S, S]."""
+    names = ("image_0.png", "image_1.png")
+    arrays = [np.asarray(Image.open(parity_dir / n).convert("RGB").resize((size, size))) for n in names]
+    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
+    return (x - 0.45) / 0.225
+
+
+def _predict(model, image, cases):
+    predictor = SAM2ImagePredictor(model)
+    predictor.set_image(image)
+    out = []
+    for case in cases:
+        masks, ious, low = predictor.predict(
+            point_coords=case.get("point_coords"),
+            point_labels=case.get("point_labels"),
+            box=case.get("box"),
+            multimask_output=case["multimask_output"],
+            return_logits=True,
+        )
+        out.append((masks, ious, low))
+    return out
+
+
+def _prompt_cases(parity_cases, image="image_0.png"):
+    return [c for c in parity_cases if c["kind"] == "image_predict" and c["image"] == image and "mask_input" not in c]
+
+
+# --------------------------------------------------------------------------- same results
+
+
+def test_image_features_agree_in_float32(models, parity_dir):
+    plain, fast = models
+    x = _images(parity_dir, plain.image_size)
+    with torch.inference_mode():
+        want = plain.encode_images(x)
+        got = fast.encode_images(x)
+    assert len(got.features) == len(want.features) == 3
+    for a, b in zip(got.features + got.position, want.features + want.position):
+        assert a.shape == b.shape and a.dtype == b.dtype == torch.float32
+        torch.testing.assert_close(a, b, atol=FP32_TOL, rtol=FP32_TOL)
+
+
+def test_image_features_agree_under_bf16_autocast(models, parity_dir):
+    plain, fast = models
+    x = _images(parity_dir, plain.image_size)
+    with torch.inference_mode():
+        ref = plain.encode_images(x).image_embed
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            a = plain.encode_images(x).image_embed.float()
+            b = fast.encode_images(x).image_embed.float()
+    assert torch.isfinite(b).all()
+    scale = ref.abs().mean()
+    # both low-precision runs are about as far from float32 as each other
+    assert (b - ref).abs().mean() < 0.05 * scale
+    assert (a - b).abs().mean() < 0.05 * scale
+
+
+def test_predict_agrees(models, parity_dir, parity_cases):
+    plain, fast = models
+    image = _image(parity_dir)
+    cases = _prompt_cases(parity_cases)
+    assert cases
+    for a, b in zip(_predict(plain, image, cases), _predict(fast, image, cases)):
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(y, x, atol=FP32_TOL, rtol=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = _predict(fast, image, cases)
+    ref = _predict(plain, image, cases)
+    same = sum(int(((lo[0] > 0) == (r[0] > 0)).sum()) for lo, r in zip(low, ref))
+    total = sum(r[0].size for r in ref)
+    assert same / total >= MIN_AGREEMENT
+
+
+def test_video_frames_agree(models, parity_dir):
+    plain, fast = models
+    paths = sorted((parity_dir / "video").glob("*.jpg"))[:4]
+    clip = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths])
+    outputs = []
+    for model in (plain, fast):
+        predictor = VideoPredictor(model)
+        session = predictor.init_state(clip)
+        predictor.add_new_points_or_box(session, 0, 1, points=[[160.0, 74.8]], labels=[1])
+        predictor.add_new_points_or_box(session, 0, 2, box=[16.0, 27.2, 112.0, 122.4])
+        outputs.append({f: logits.clone() for f, _, logits in predictor.propagate_in_video(session, progress=False)})
+    want, got = outputs
+    assert sorted(got) == sorted(want) == list(range(len(clip)))
+    for f in want:
+        torch.testing.assert_close(got[f], want[f], atol=FP32_TOL * 10, rtol=FP32_TOL)
+
+
+# --------------------------------------------------------------------------- structure
+
+
+def test_swap_keeps_parameters_and_state_dict(parity_dir):
+    model = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", accel=None)
+    before = model.state_dict(keep_vars=True)
+    apply_cpu_backend(model)
+    after = model.state_dict(keep_vars=True)
+    assert list(after) == list(before)
+    assert all(after[k] is before[k] for k in before)  # the same tensors, not copies
+    assert isinstance(model.image_encoder.trunk, CpuHiera)
+    assert isinstance(model.image_encoder.trunk.blocks[0].attn, CpuMultiScaleAttention)
+    assert isinstance(model.sam_mask_decoder.conv_s0, CpuConv1x1)
+    assert isinstance(model.memory_attention.layers[0].linear1, CpuLinear)
+    assert not any(isinstance(m, CpuModule) for m in model.memory_encoder.modules() if isinstance(m, nn.Conv2d))
+
+    remove_cpu_backend(model)
+    assert not has_cpu_backend(model)
+    assert type(model.sam_mask_decoder.conv_s0) is nn.Conv2d
+    assert not hasattr(model.image_encoder.trunk, "_pos_cache")
+    assert list(model.state_dict()) == list(before)
+
+
+def test_plain_build_has_no_swapped_module(parity_dir, monkeypatch):
+    plain = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", accel=None)
+    assert not has_cpu_backend(plain)
+    assert has_cpu_backend(build_model(parity_dir / "model.yaml", accel="auto"))
+    monkeypatch.setenv("SAMSTREAM_FAST_CPU", "0")  # read when building, not at import
+    assert not has_cpu_backend(build_model(parity_dir / "model.yaml", accel="auto"))
+    assert has_cpu_backend(build_model(parity_dir / "model.yaml", accel="cpu"))
+
+
+def test_build_rejects_bad_accel(parity_dir):
+    with pytest.raises(ValueError, match="accel"):
+        build_model(parity_dir / "model.yaml", accel="gpu")
+    with pytest.raises(ValueError, match="accel='cpu'"):
+        build_model(parity_dir / "model.yaml", device="meta", accel="cpu")
+
+
+def test_modeling_imports_no_accel_and_reads_no_environment():
+    """In a fresh interpreter: importing the model code pulls in no accel module and reads
+    no environment variable (torch is imported first: its own reads do not count)."""
+    code = r"""
+import os, sys
+import torch
+reads = []
+Base = type(os.environ)
+class Recording(Base):
+    pass
+def record(name):
+    def wrapper(self, key, *args):
+        reads.append(key)
+        return getattr(Base, name)(self, key, *args)
+    return wrapper
+for name in ("__getitem__", "get", "__contains__"):
+    setattr(Recording, name, record(name))
+os.environ.__class__ = Recording
+real_getenv = os.getenv
+os.getenv = lambda key, *a: (reads.append(key), real_getenv(key, *a))[1]
+import samstream.modeling.sam2
+os.environ.__class__ = Base
+print(sorted(m for m in sys.modules if m.startswith("samstream.accel")))
+print(sorted(set(reads)))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == ["[]", "[]"], out
+
+
+# --------------------------------------------------------------------------- stepping aside
+
+
+def test_kernels_run_at_inference_and_step_aside_for_autograd(parity_dir):
+    counting = CountingKernels()
+    config, _ = load_config(parity_dir / "model.yaml")
+    torch.manual_seed(0)
+    plain = build_model(config, parity_dir / "model.pt", accel=None)
+    fast = build_model(config, parity_dir / "model.pt", accel=None)
+    apply_cpu_backend(fast, kernels=counting.kernels)
+    x = _images(parity_dir, plain.image_size)[:1]
+
+    with torch.inference_mode():
+        fast.encode_images(x)
+    assert counting.calls > 0  # the oneDNN kernels do run at inference
+
+    counting.calls = 0
+    grads = []
+    for model in (plain, fast):
+        model.zero_grad()
+        loss = model.encode_images(x).image_embed.square().mean()
+        loss.backward()
+        grads.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
+    assert counting.calls == 0  # with gradients needed, the plain path ran
+    want, got = grads
+    assert "image_encoder.trunk.blocks.0.attn.qkv.weight" in got
+    assert sorted(got) == sorted(want)
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], atol=1e-5, rtol=1e-3)
+
+
+def test_merged_neck_projection_is_differentiable(parity_dir):
+    """The neck's merged conv_s0/conv_s1 projection (plain math in modeling/) passes
+    gradients to both convolutions it merges."""
+    model = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", accel=None)
+    x = _images(parity_dir, model.image_size)[:1]
+    feats = model.encode_images(x)
+    (feats.features[0].sum() + feats.features[1].sum()).backward()
+    assert model.sam_mask_decoder.conv_s0.weight.grad is not None
+    assert model.image_encoder.neck.convs[-1].conv.weight.grad is not None
+
+
+# --------------------------------------------------------------------------- compile
+
+
+def test_compile_model_compiles_parts_without_patching_forward(parity_dir):
+    model = build_model(parity_dir / "model.yaml", accel="cpu")
+    keys = list(model.state_dict())
+    compile_model(model, parts=VIDEO_PARTS)
+    for name in VIDEO_PARTS:
+        part = getattr(model, name)
+        assert "forward" not in vars(part)  # forward is the class's, not an instance patch
+        assert part._compiled_call_impl is not None
+    assert model.memory_attention._compiled_call_impl is None
+    assert list(model.state_dict()) == keys
+    with pytest.raises(ValueError, match="no_such_part"):
+        compile_model(model, parts=("no_such_part",))
+    with pytest.raises(TypeError, match="parts"):
+        compile_model(model, parts="image_encoder")
+
+
+def test_builder_compiles_image_encoder_from_config(parity_dir):
+    config, _ = load_config(parity_dir / "model.yaml")
+    model = build_model(replace(config, compile_image_encoder=True), accel=None)
+    assert model.image_encoder._compiled_call_impl is not None
+    assert model.sam_mask_decoder._compiled_call_impl is None
+
+
+def test_backend_steps_aside_inside_torch_compile(parity_dir):
+    """Traced by torch.compile (dynamo, eager backend: no C++ build), the swapped modules run
+    their plain code: no oneDNN call, the plain model's features."""
+    counting = CountingKernels()
+    plain = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", accel=None)
+    fast = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", accel=None)
+    apply_cpu_backend(fast, kernels=counting.kernels)
+    compile_model(fast, parts=("image_encoder",), backend="eager")
+    x = _images(parity_dir, plain.image_size)[:1]
+    with torch.inference_mode():
+        got = fast.encode_images(x)
+        want = plain.encode_images(x)
+    assert counting.calls == 0
+    for a, b in zip(got.features, want.features):
+        torch.testing.assert_close(a, b, atol=FP32_TOL, rtol=FP32_TOL)
