@@ -133,10 +133,10 @@ def test_video_frames_agree(models, parity_dir):
     outputs = []
     for model in (plain, fast):
         predictor = VideoPredictor(model)
-        session = predictor.init_state(clip)
-        predictor.add_new_points_or_box(session, 0, 1, points=[[160.0, 74.8]], labels=[1])
-        predictor.add_new_points_or_box(session, 0, 2, box=[16.0, 27.2, 112.0, 122.4])
-        outputs.append({f: logits.clone() for f, _, logits in predictor.propagate_in_video(session, progress=False)})
+        session = predictor.open_session(clip)
+        predictor.add_prompt(session, 0, 1, points=[[160.0, 74.8]], labels=[1])
+        predictor.add_prompt(session, 0, 2, box=[16.0, 27.2, 112.0, 122.4])
+        outputs.append({f: logits.clone() for f, _, logits in predictor.propagate(session, progress=False)})
     want, got = outputs
     assert sorted(got) == sorted(want) == list(range(len(clip)))
     for f in want:
