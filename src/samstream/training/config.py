@@ -54,7 +54,8 @@ class DatasetSpec:
     """One source of training clips and its share of the mix."""
 
     kind: DatasetKind = "synthetic"
-    path: str | None = None  # folder of the dataset (not used by "synthetic")
+    path: str | None = None  # folder of the dataset (not used by "synthetic"); SA-V: the frames folder
+    annotations_path: str | None = None  # SA-V: folder of the masklet JSON files (default: path)
     weight: float = 1.0  # relative sampling weight in the mix
     name: str | None = None  # shown in logs (default: kind + folder name)
     seed_offset: int = 0  # synthetic: clip i uses seed seed_offset + i
