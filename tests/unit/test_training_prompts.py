@@ -4,6 +4,7 @@ import torch
 from samstream.training.prompts import (
     ClipPrompts,
     PromptSamplingConfig,
+    make_clip_correctors,
     make_corrector,
     masks_to_boxes,
     sample_boxes,
@@ -153,3 +154,16 @@ def test_corrector_clicks_on_errors_and_sometimes_on_gt():
 def test_config_validation_names_field():
     with pytest.raises(ValueError, match="prob_points"):
         PromptSamplingConfig(prob_points=1.5)
+
+
+def test_clip_correctors_use_each_frames_ground_truth():
+    gt = torch.zeros(3, 1, 16, 16, dtype=torch.bool)
+    gt[0, 0, :4, :4] = True
+    gt[2, 0, 12:, 12:] = True
+    correctors = make_clip_correctors(gt, (0, 2), _gen(), prob_click_from_gt=0.0)
+    empty = torch.full((1, 1, 16, 16), -5.0)
+    x0, y0 = correctors[0](empty)[0][0, 0].tolist()
+    x2, y2 = correctors[2](empty)[0][0, 0].tolist()
+    assert x0 < 4 and y0 < 4 and x2 >= 12 and y2 >= 12
+    with pytest.raises(ValueError, match="outside the clip"):
+        make_clip_correctors(gt, (5,), _gen())

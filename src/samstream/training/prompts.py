@@ -45,6 +45,7 @@ __all__ = [
     "masks_to_boxes",
     "sample_clip_prompts",
     "make_corrector",
+    "make_clip_correctors",
     "Corrector",
 ]
 
@@ -342,3 +343,28 @@ def make_corrector(
         return sample_clicks_from_errors(gt_masks, logits > 0, generator)
 
     return corrector
+
+
+def make_clip_correctors(
+    gt_masks: Tensor,
+    frames: tuple[int, ...] | list[int],
+    generator: torch.Generator,
+    *,
+    prob_click_from_gt: float = 0.1,
+) -> dict[int, Corrector]:
+    """One :func:`make_corrector` per corrected frame of a clip.
+
+    Args:
+        gt_masks: [T, N, S, S] bool ground truth of the clip.
+        frames: the corrected frames (e.g. ``plan.correction_frames``).
+    Returns:
+        ``{t: corrector}``; all share ``generator``, so the clicks depend on the order of the calls.
+    """
+    if gt_masks.dim() != 4 or gt_masks.dtype != torch.bool:
+        raise ValueError(f"gt_masks must be [T, N, S, S] bool, got {tuple(gt_masks.shape)} {gt_masks.dtype}")
+    bad = [t for t in frames if not 0 <= t < gt_masks.shape[0]]
+    if bad:
+        raise ValueError(f"frames {bad} are outside the clip of {gt_masks.shape[0]} frames")
+    return {
+        t: make_corrector(gt_masks[t][:, None], generator, prob_click_from_gt=prob_click_from_gt) for t in frames
+    }
