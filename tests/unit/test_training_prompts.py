@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from samstream.video.clip import ClipPrompts
 from samstream.training.prompts import (
-    ClipPrompts,
     PromptSamplingConfig,
     make_clip_correctors,
     make_corrector,
@@ -130,9 +130,12 @@ def test_clip_prompts_shapes_and_determinism():
             assert torch.equal(prompt.point_coords, other.point_coords)
 
 
-def test_clip_prompts_reject_both_points_and_mask():
-    with pytest.raises(ValueError, match="either points or a mask"):
-        ClipPrompts(point_coords=torch.zeros(1, 1, 2), point_labels=torch.ones(1, 1), mask=torch.zeros(1, 1, 4, 4))
+def test_clip_prompts_are_the_clip_forwards_type():
+    gt = _gt(2)[:, 0].unsqueeze(0).expand(3, 2, 32, 32).clone()
+    for seed in range(10):
+        for prompt in sample_clip_prompts(gt, _gen(seed)).prompts.values():
+            assert isinstance(prompt, ClipPrompts)
+            assert (prompt.mask is None) != (prompt.point_coords is None)  # one kind per frame
 
 
 def test_corrector_clicks_on_errors_and_sometimes_on_gt():

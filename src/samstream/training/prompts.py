@@ -28,15 +28,16 @@ Coordinates are in model-input pixels (0..S, x then y). Point labels: 1 positive
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from samstream.video.clip import ClipPrompts, Corrector
+
 __all__ = [
     "PromptSamplingConfig",
-    "ClipPrompts",
     "PromptPlan",
     "ClipPromptSample",
     "sample_prompt_plan",
@@ -46,11 +47,9 @@ __all__ = [
     "sample_clip_prompts",
     "make_corrector",
     "make_clip_correctors",
-    "Corrector",
 ]
 
 PromptKind = Literal["click", "box", "mask"]
-Corrector = Callable[[Tensor], "tuple[Tensor, Tensor]"]
 
 
 @dataclass(frozen=True)
@@ -82,43 +81,6 @@ class PromptSamplingConfig:
             raise ValueError(f"num_correction_clicks must be >= 0, got {self.num_correction_clicks}")
         if self.box_noise < 0 or self.box_noise_max_px < 0:
             raise ValueError("box_noise and box_noise_max_px must be >= 0")
-
-
-@dataclass(frozen=True)
-class ClipPrompts:
-    """The prompts of one frame, for all N objects (points or a mask, never both).
-
-    point_coords: [N, P, 2] float, (x, y) model-input pixels; a box is the first two points.
-    point_labels: [N, P] int32 (1 fg, 0 bg, 2 box top-left, 3 box bottom-right).
-    mask: [N, 1, S, S] float 0/1.
-    """
-
-    point_coords: Tensor | None = None
-    point_labels: Tensor | None = None
-    mask: Tensor | None = None
-
-    def __post_init__(self) -> None:
-        has_points = self.point_coords is not None
-        if has_points != (self.point_labels is not None):
-            raise ValueError("point_coords and point_labels must be given together")
-        if has_points == (self.mask is not None):
-            raise ValueError("ClipPrompts holds either points or a mask")
-        if has_points:
-            if self.point_coords.dim() != 3 or self.point_coords.shape[-1] != 2:
-                raise ValueError(f"point_coords must be [N, P, 2], got {tuple(self.point_coords.shape)}")
-            if tuple(self.point_labels.shape) != tuple(self.point_coords.shape[:2]):
-                raise ValueError(
-                    f"point_labels must be [N, P] = {tuple(self.point_coords.shape[:2])}, "
-                    f"got {tuple(self.point_labels.shape)}"
-                )
-        elif self.mask.dim() != 4 or self.mask.shape[1] != 1:
-            raise ValueError(f"mask must be [N, 1, S, S], got {tuple(self.mask.shape)}")
-
-    @property
-    def kind(self) -> PromptKind:
-        if self.mask is not None:
-            return "mask"
-        return "box" if bool((self.point_labels[:, :1] == 2).all()) else "click"
 
 
 @dataclass(frozen=True)
