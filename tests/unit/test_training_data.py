@@ -118,6 +118,18 @@ def test_davis_reader_reads_the_synthetic_export(tmp_path):
     np.testing.assert_array_equal(sample.masks, clip.masks[:, visible_first])
 
 
+def test_sparse_annotations_use_only_annotated_frames(tmp_path):
+    # YouTube-VOS annotates every 5th frame: frames without a PNG are left out
+    config = SyntheticVideoConfig(num_frames=6, height=32, width=32)
+    write_davis_dataset(tmp_path, [2], config)
+    for t in (1, 2, 4, 5):
+        (tmp_path / "Annotations" / "synth_00002" / f"{t:05d}.png").unlink()
+    sample = DavisDataset(tmp_path, num_frames=2, max_objects=5).load(0, _rng())
+    assert sample.source.endswith("@00000") and sample.frames.shape[0] == 2
+    clip = make_video(2, config)
+    np.testing.assert_array_equal(sample.masks[1], clip.masks[3][[i - 1 for i in sample.obj_ids]])
+
+
 def test_davis_mismatched_annotation_is_reported(tmp_path):
     write_davis_dataset(tmp_path, [1], SyntheticVideoConfig(num_frames=2, height=32, width=32))
     png = tmp_path / "Annotations" / "synth_00001" / "00001.png"

@@ -108,6 +108,8 @@ class SyntheticClip:
     visible: [T, N] bool, the object has at least one visible pixel.
     obj_ids: the N object ids (1, 2, ...), in mask order.
     seed: the seed it was made from.
+    full_areas: [T, N] int, pixels each object covers in the frame before occlusion
+        (``masks.sum((2, 3)) / full_areas`` is the visible fraction).
     """
 
     frames: np.ndarray
@@ -115,6 +117,7 @@ class SyntheticClip:
     visible: np.ndarray
     obj_ids: tuple[int, ...]
     seed: int
+    full_areas: np.ndarray
 
     def reentry_frames(self) -> np.ndarray:
         """[T, N] bool: frames at or after an object's first return after being absent."""
@@ -353,6 +356,7 @@ def make_video(seed: int, config: SyntheticVideoConfig = SyntheticVideoConfig(),
         for s in sprites
     ]
     owner = np.zeros((t_count, h, w), dtype=np.int16)  # painted layer + 1, 0 = background
+    full_areas = np.zeros((t_count, len(sprites)), dtype=np.int64)
     for t in range(t_count):
         for layer in depth_order:
             track = tracks[layer]
@@ -363,6 +367,7 @@ def make_video(seed: int, config: SyntheticVideoConfig = SyntheticVideoConfig(),
             if painted is None:
                 continue
             box, rgb, mask = painted
+            full_areas[t, layer] = int(mask.sum())
             frames[t][box][mask] = rgb[mask]
             owner[t][box][mask] = layer + 1
 
@@ -370,7 +375,7 @@ def make_video(seed: int, config: SyntheticVideoConfig = SyntheticVideoConfig(),
     masks = np.stack([owner == layer + 1 for layer in annotated_layers], axis=1)  # [T, N, H, W]
     visible = masks.reshape(t_count, len(annotated_layers), -1).any(axis=2)
     obj_ids = tuple(range(1, len(annotated_layers) + 1))
-    return SyntheticClip(frames, masks, visible, obj_ids, seed)
+    return SyntheticClip(frames, masks, visible, obj_ids, seed, full_areas[:, annotated_layers])
 
 
 def make_image(seed: int, config: SyntheticVideoConfig = SyntheticVideoConfig(), bank: AssetBank | None = None) -> SyntheticClip:
