@@ -1,0 +1,73 @@
+import json
+
+import pytest
+
+from samstream.training.config import (
+    DatasetSpec,
+    TrainConfig,
+    TrainConfigError,
+    apply_overrides,
+    config_to_dict,
+    load_train_config,
+    save_train_config,
+)
+
+
+def test_overrides_are_parsed_into_typed_fields():
+    config = apply_overrides(
+        TrainConfig(),
+        ["optimizer.lr=1e-4", "steps=250", "precision=bf16", "data.augment.scale_range=[0.3, 1.0]",
+         "model.init=null", "logging.tensorboard=true", "data.datasets.0.weight=2"],
+    )
+    assert config.optimizer.lr == 1e-4 and isinstance(config.optimizer.lr, float)
+    assert config.steps == 250
+    assert config.precision == "bf16"
+    assert config.data.augment.scale_range == (0.3, 1.0)
+    assert config.model.init is None and config.logging.tensorboard is True
+    assert config.data.datasets[0].weight == 2.0
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("optimizer.lrr=1", "optimizer.lrr"),
+        ("steps=abc", "steps"),
+        ("precision=fp8", "precision"),
+        ("data.datasets.3.weight=1", "data.datasets.3.weight"),
+        ("steps=0", "steps"),
+        ("optimizer.layer_decay=2", "layer_decay"),
+        ("no_equals_sign", "no_equals_sign"),
+        ("steps.x=1", "steps.x"),
+    ],
+)
+def test_bad_overrides_name_the_key(override, key):
+    with pytest.raises(TrainConfigError, match=key.replace(".", r"\.")):
+        apply_overrides(TrainConfig(), [override])
+
+
+def test_yaml_and_json_round_trip(tmp_path):
+    config = TrainConfig(
+        steps=42,
+        data=TrainConfig().data.__class__(
+            datasets=(DatasetSpec(kind="synthetic", weight=3.0), DatasetSpec(kind="davis", path="/data/davis")),
+        ),
+    )
+    for name in ("run.yaml", "run.json"):
+        save_train_config(tmp_path / name, config)
+        assert load_train_config(tmp_path / name) == config
+    assert json.loads((tmp_path / "run.json").read_text())["data"]["datasets"][1]["kind"] == "davis"
+
+
+def test_file_errors_name_file_and_key(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("optimizer:\n  lr: fast\n")
+    with pytest.raises(TrainConfigError, match=r"bad\.yaml.*optimizer\.lr"):
+        load_train_config(path)
+    path.write_text("data:\n  datasets:\n    - kind: davis\n")
+    with pytest.raises(TrainConfigError, match="path is required"):
+        load_train_config(path)
+
+
+def test_to_dict_is_plain():
+    tree = config_to_dict(TrainConfig())
+    assert isinstance(tree["data"]["datasets"], list) and isinstance(tree["optimizer"]["betas"], list)
