@@ -119,7 +119,7 @@ def run_clip(
     prompts: Mapping[int, ClipPrompts],
     *,
     memory: str | MemoryStrategy = "default",
-    corrector: Corrector | None = None,
+    corrector: Corrector | Mapping[int, Corrector] | None = None,
     correction_frames: Collection[int] = (),
     num_correction_clicks: int = 7,
     corrections_as_cond: bool = True,
@@ -131,7 +131,8 @@ def run_clip(
     frames [T, 3, S, S] normalized; prompts: frame index -> :class:`ClipPrompts`. On
     ``correction_frames``, ``num_correction_clicks`` clicks are added one at a time from
     ``corrector`` (given the current prediction) and the heads re-run after each; those frames
-    become conditioning frames with ``corrections_as_cond``. ``memory_dtype``: the dtype memories
+    become conditioning frames with ``corrections_as_cond``. ``corrector`` is one function for
+    every corrected frame, or one per frame (a mapping from frame index). ``memory_dtype``: the dtype memories
     are kept in (default: bfloat16 in eval mode, like inference; unchanged in training).
     """
     if frames.dim() != 4 or frames.shape[1] != 3:
@@ -147,6 +148,10 @@ def run_clip(
         raise ValueError(f"every frame's prompts must cover the same objects, got counts {sorted(counts)}")
     if correction_frames and corrector is None:
         raise ValueError("correction_frames need a corrector")
+    if isinstance(corrector, Mapping):
+        missing = sorted(set(correction_frames) - set(corrector))
+        if missing:
+            raise ValueError(f"no corrector for correction frames {missing}")
     n = counts.pop()
     strategy = clip_strategy(model, memory)
     if memory_dtype is None:
@@ -187,8 +192,9 @@ def run_clip(
                 heads = _strategy_choice(strategy, t, heads, states)
         steps = [ClipStep(heads.low_res_multimasks, heads.ious, heads.object_score_logits, coords, labels)]
         if t in corrections:
+            correct = corrector[t] if isinstance(corrector, Mapping) else corrector
             for _ in range(num_correction_clicks):
-                new_xy, new_lab = corrector(heads.high_res_masks)
+                new_xy, new_lab = correct(heads.high_res_masks)
                 coords = new_xy if coords is None else torch.cat([coords, new_xy.to(coords)], dim=1)
                 labels = new_lab if labels is None else torch.cat([labels, new_lab.to(labels)], dim=1)
                 heads = model.forward_sam_heads(
