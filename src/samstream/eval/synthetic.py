@@ -67,8 +67,8 @@ def make_synthetic_dataset(
     """
     spec = get_layout(layout)
     root = Path(root)
-    images = root / spec.image_dirs[-1]
-    annotations = root / spec.annotation_dirs[-1]
+    images = root / next(d for d in spec.image_dirs if "/" not in d)  # e.g. JPEGImages_24fps
+    annotations = root / next(d for d in spec.annotation_dirs if "/" not in d)
     rng = np.random.default_rng(seed)
     out = {}
     for v in range(videos):
