@@ -190,3 +190,12 @@ def test_ground_truth_against_itself_scores_one_in_every_layout(tmp_path):
         report = evaluate_dataset(root, root / ann, layout, workers=2 if layout == "davis" else 1)
         assert len(report.objects) == 4 and not report.failed
         assert report.jf == pytest.approx(1.0)
+
+
+def test_objects_without_a_frame_to_score_are_listed_not_averaged(tmp_path):
+    for t in range(2):  # two annotated frames: both are first or last
+        write_binary_png(tmp_path / "gt" / "v" / "001" / f"{t:05d}.png", np.ones((S, S), bool))
+    (tmp_path / "pred" / "v").mkdir(parents=True)
+    report = evaluate_dataset(tmp_path / "gt", tmp_path / "pred", "sav")
+    assert report.objects == [] and report.videos[0].unscored_objects == (1,)
+    assert "objects [1] have no frame to score" in format_table(report)

@@ -48,10 +48,10 @@ def direct_labels(model, video, config, groups):
     out = None
     for g in groups:
         predictor = make_predictor(model, config)
-        session = predictor.init_state(str(video.frames_dir))
+        session = predictor.open_session(str(video.frames_dir))
         for obj, mask in zip(g.obj_ids, g.masks):
-            predictor.add_new_mask(session, g.frame_idx, obj, mask)
-        frames = {t: labels_from_masks((lg[:, 0] > 0).numpy(), ids) for t, ids, lg in predictor.propagate_in_video(session, g.frame_idx, progress=False)}
+            predictor.add_mask(session, g.frame_idx, obj, mask)
+        frames = {t: labels_from_masks((lg[:, 0] > 0).numpy(), ids) for t, ids, lg in predictor.propagate(session, start_frame_idx=g.frame_idx, progress=False)}
         h, w = session.video_height, session.video_width
         if out is None:
             out = np.zeros((n, h, w), np.uint8)
@@ -162,3 +162,19 @@ def test_two_worker_processes_write_the_same_masks(tmp_path, spec, model):
                 read_id_png(tmp_path / "two" / video.name / f"{stem}.png"),
                 read_id_png(tmp_path / "one" / video.name / f"{stem}.png"),
             )
+
+
+def test_the_memory_option_reaches_the_predictor(model):
+    import uuid
+
+    from samstream.video.memory import register_strategy
+    from samstream.video.memory.default import DefaultMemory
+    from samstream.video.memory.selection import MemoryPolicy
+
+    made = []
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    register_strategy(name, lambda config: made.append(DefaultMemory(MemoryPolicy.from_config(config))) or made[-1])
+    predictor = make_predictor(model, InferenceConfig(output_dir=".", memory=name))
+    assert made and predictor.memory is made[0]
+    with pytest.raises(ValueError, match="unknown memory strategy 'nope'"):
+        make_predictor(model, InferenceConfig(output_dir=".", memory="nope"))

@@ -62,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
         code = print_report(report, args)
         peak, what = _peak_memory_mib(args.device, in_process=workers == 1 and args.ray is None)
         fps = frames / seconds if seconds > 0 else float("nan")
-        print(f"J&F {100 * report.jf:.1f}  J {100 * report.j:.1f}  F {100 * report.f:.1f}")
+        if report.objects:
+            print(f"J&F {100 * report.jf:.1f}  J {100 * report.j:.1f}  F {100 * report.f:.1f}")
+        else:
+            print("J&F -: no object had a frame to score")
         print(f"{frames} frames in {seconds:.1f} s: {fps:.2f} frames/s ({workers} worker(s), device {args.device})")
         print(f"peak memory {peak:.0f} MiB ({what})")
         name = getattr(args, "model", None) if args.config is None else None

@@ -93,13 +93,9 @@ def list_videos_from_args(args: argparse.Namespace):
 
 
 def check_memory(name: str) -> None:
-    """Reject an unknown memory strategy before any video runs (when the registry exists)."""
-    try:
-        from ..video.memory import strategy_names  # added by the memory-strategies work
-    except ImportError:
-        if name != "default":
-            raise CliError(f"--memory {name}: this build only has the default memory") from None
-        return
+    """Reject an unknown memory strategy before any video runs."""
+    from ..video.memory import strategy_names
+
     if name not in strategy_names():
         raise CliError(f"--memory {name}: unknown strategy (known: {', '.join(strategy_names())})")
 

@@ -10,7 +10,8 @@ Which frames count (``convention``):
   left out; each object from its first appearance in the ground truth or the prediction
   on those frames (an object that appears in neither scores every frame, each 1).
 
-The overall J, F and J&F average over every (video, object) pair.
+The overall J, F and J&F average over every (video, object) pair; an object left with no
+frame to score (a video with fewer than 3 annotated frames, say) is listed, not averaged.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .layouts import (
+    VOID_ID,
     LayoutError,
     MaskFolder,
     get_layout,
@@ -34,7 +36,7 @@ from .layouts import (
     read_id_png,
     read_meta,
 )
-from .metrics import BOUNDARY_THRESHOLD, SequenceStats, boundary_f, jaccard, sequence_stats
+from .metrics import BOUNDARY_THRESHOLD, SequenceStats, boundary_f, boundary_radius, jaccard, sequence_stats
 
 __all__ = ["ObjectScore", "VideoScore", "EvalReport", "evaluate_video", "evaluate_dataset", "resolve_gt_root"]
 
@@ -64,6 +66,7 @@ class VideoScore:
     missing_frames: tuple[str, ...] = ()  # ground-truth frames without any prediction (scored empty)
     unexpected_ids: tuple[int, ...] = ()  # predicted ids absent from the ground truth (ignored)
     error: str | None = None
+    unscored_objects: tuple[int, ...] = ()  # ground-truth objects left with no frame to score
 
     def mean(self, what: str) -> float:
         values = [getattr(o, what).mean if what in ("j", "f") else o.jf for o in self.objects]
@@ -133,18 +136,28 @@ def _first_shape(folder: MaskFolder) -> tuple[int, int]:
     raise LayoutError(f"no ground-truth masks in {folder.path}")
 
 
-def _gt_object_ids(folder: MaskFolder) -> list[int]:
-    if folder.per_object:
-        return sorted(folder.files)
-    ids: set[int] = set()
-    for stem in folder.frames():
-        ids.update(folder.read_frame(stem))
-    return sorted(ids)
-
-
 def _first_true(flags: np.ndarray) -> int | None:
     hits = np.flatnonzero(flags)
     return int(hits[0]) if hits.size else None
+
+
+def _scores(gt: np.ndarray, pred: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """J and F [T, K] of masks [T, K, H, W], each object on the crop around everything it ever
+    covers (padded by 2 px, so boundaries and matches are exactly those of the full frame)."""
+    t, k = gt.shape[:2]
+    j = np.ones((t, k))
+    f = np.ones((t, k))
+    for i in range(k):
+        cover = (gt[:, i] | pred[:, i]).any(axis=0)  # [H, W]
+        rows, cols = np.flatnonzero(cover.any(axis=1)), np.flatnonzero(cover.any(axis=0))
+        if rows.size == 0:
+            continue  # empty in both on every frame: 1 everywhere
+        y0, y1 = max(rows[0] - 2, 0), rows[-1] + 3
+        x0, x1 = max(cols[0] - 2, 0), cols[-1] + 3
+        g, p = gt[:, i, y0:y1, x0:x1], pred[:, i, y0:y1, x0:x1]
+        j[:, i] = jaccard(g, p)
+        f[:, i] = boundary_f(g, p, radius=radius)
+    return j, f
 
 
 def evaluate_video(
@@ -162,21 +175,32 @@ def evaluate_video(
     stems = gt.frames()
     if not stems:
         raise LayoutError(f"video {name}: no ground-truth masks in {gt_dir}")
-    obj_ids = _gt_object_ids(gt)
-    shape = _first_shape(gt)
-    pred = open_mask_folder(pred_dir) if pred_dir.is_dir() else MaskFolder(path=pred_dir, per_object=False)
-    if convention == "davis":
-        scored = stems[1:-1]
-    elif convention == "sav":
+    if convention in ("davis", "sav"):
         scored = stems[1:-1]
     else:  # ytvos: from each object's first appearance; the first frame holds no later frame
         scored = stems
-    gt_masks = load_video_masks(gt, scored, obj_ids, shape).masks  # [T, K, H, W]
+    if gt.per_object:
+        obj_ids = sorted(gt.files)
+        shape = _first_shape(gt)
+        gt_masks = load_video_masks(gt, scored, obj_ids, shape).masks  # [T, K, H, W]
+    else:  # read every ground-truth frame once: the ids present, then the masks
+        frames = [read_id_png(gt.files[s]) for s in stems]
+        for stem, ids in zip(stems, frames):
+            if ids.shape != frames[0].shape:
+                raise LayoutError(f"ground truth {gt.files[stem]} is {ids.shape[::-1]} (WxH), {stems[0]} is {frames[0].shape[::-1]}")
+        labels = np.stack(frames)  # [T_all, H, W]
+        present = np.flatnonzero(np.bincount(labels.ravel(), minlength=256))
+        obj_ids = [int(i) for i in present if 0 < i < VOID_ID]
+        shape = labels.shape[1:]
+        position = {stem: i for i, stem in enumerate(stems)}
+        chosen = labels[[position[s] for s in scored]]
+        gt_masks = chosen[:, None] == np.array(obj_ids, dtype=np.uint8)[None, :, None, None]
+    pred = open_mask_folder(pred_dir) if pred_dir.is_dir() else MaskFolder(path=pred_dir, per_object=False)
     loaded = load_video_masks(pred, scored, obj_ids, shape)
     pred_masks = loaded.masks
-    j_all = jaccard(gt_masks, pred_masks)  # [T, K]
-    f_all = boundary_f(gt_masks, pred_masks, bound_th)  # [T, K]
+    j_all, f_all = _scores(gt_masks, pred_masks, boundary_radius(*shape, bound_th))  # [T, K] each
     objects = []
+    unscored: list[int] = []
     for k, obj in enumerate(obj_ids):
         if convention == "davis":
             start, stop = 0, len(scored)
@@ -187,22 +211,30 @@ def evaluate_video(
         else:
             first = _first_true(gt_masks[:, k].any(axis=(1, 2)))
             if first is None:  # never visible on the ground truth's frames: nothing to score
+                unscored.append(obj)
                 continue
             start, stop = first + 1, len(scored) - 1
+        if stop <= start:
+            unscored.append(obj)
+            continue
         j_stats = sequence_stats(j_all[start:stop, k])
         f_stats = sequence_stats(f_all[start:stop, k])
         objects.append(
             ObjectScore(
                 video=name,
                 obj_id=obj,
-                frames=max(stop - start, 0),
+                frames=stop - start,
                 j=j_stats,
                 f=f_stats,
                 seen=None if seen is None else seen.get(obj),
             )
         )
     return VideoScore(
-        video=name, objects=tuple(objects), missing_frames=loaded.missing, unexpected_ids=loaded.unexpected_ids
+        video=name,
+        objects=tuple(objects),
+        missing_frames=loaded.missing,
+        unexpected_ids=loaded.unexpected_ids,
+        unscored_objects=tuple(unscored),
     )
 
 

@@ -328,7 +328,7 @@ def load_video_masks(
                 continue
             ids = read_id_png(path)
             _check_shape(ids, shape, path)
-            for value in np.unique(ids):
+            for value in np.flatnonzero(np.bincount(ids.ravel(), minlength=256)):
                 value = int(value)
                 if value == 0 or value == VOID_ID:
                     continue

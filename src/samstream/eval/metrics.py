@@ -101,11 +101,18 @@ def _matched_counts(source: np.ndarray, target: np.ndarray, radius: int) -> np.n
     return counts
 
 
-def boundary_f(gt: np.ndarray, pred: np.ndarray, bound_th: float = BOUNDARY_THRESHOLD) -> np.ndarray:
-    """Boundary F-measure of masks ``[..., H, W]`` -> ``[...]`` float64."""
+def boundary_f(
+    gt: np.ndarray, pred: np.ndarray, bound_th: float = BOUNDARY_THRESHOLD, *, radius: int | None = None
+) -> np.ndarray:
+    """Boundary F-measure of masks ``[..., H, W]`` -> ``[...]`` float64.
+
+    ``radius``: matching distance in pixels; default :func:`boundary_radius` of these masks'
+    size (give it when the masks are a crop of larger images).
+    """
     gt, pred = _check_pair(gt, pred)
     lead, (h, w) = gt.shape[:-2], gt.shape[-2:]
-    radius = boundary_radius(h, w, bound_th)
+    if radius is None:
+        radius = boundary_radius(h, w, bound_th)
     bg = boundaries(gt.reshape(-1, h, w))
     bp = boundaries(pred.reshape(-1, h, w))
     n_gt = np.count_nonzero(bg, axis=(1, 2))

@@ -59,6 +59,8 @@ def format_table(report: EvalReport, *, per_object: bool = True) -> str:
             notes.append(f"{v.video}: predicted ids {list(v.unexpected_ids)} are not in the ground truth (ignored)")
         if v.error is not None:
             notes.append(f"{v.video}: not scored: {v.error}")
+        if v.unscored_objects:
+            notes.append(f"{v.video}: objects {list(v.unscored_objects)} have no frame to score (left out)")
     if report.extra_predictions:
         notes.append(f"predictions without ground truth (ignored): {', '.join(report.extra_predictions)}")
     return "\n".join(lines + notes)

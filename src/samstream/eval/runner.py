@@ -203,10 +203,7 @@ def make_predictor(model, config: InferenceConfig):
     options = VideoPredictorOptions(
         fill_hole_area=config.fill_hole_area, non_overlap_masks=not config.writes_per_object
     )
-    if config.memory != "default":
-        # memory strategies: wired by the lead at merge
-        return VideoPredictor(model, options, memory=config.memory)
-    return VideoPredictor(model, options)
+    return VideoPredictor(model, options, memory=config.memory)
 
 
 def _marker(config: InferenceConfig, video: str) -> Path:
@@ -276,12 +273,12 @@ def infer_video(
                     blank = np.zeros((len(group.obj_ids), height, width), dtype=bool)
                     for t in range(group.frame_idx):  # before the object appears: empty masks
                         writer.write(video.frame_names[t], group.obj_ids, blank, merge=False)
-                session = predictor.init_state(str(video.frames_dir))
+                session = predictor.open_session(str(video.frames_dir))
                 if session.num_frames != n:
                     raise LayoutError(f"video {video.name}: the predictor reads {session.num_frames} frames, expected {n}")
                 for obj, mask in zip(group.obj_ids, group.masks):
-                    predictor.add_new_mask(session, group.frame_idx, obj, mask)
-                for t, obj_ids, logits in predictor.propagate_in_video(session, group.frame_idx, progress=False):
+                    predictor.add_mask(session, group.frame_idx, obj, mask)
+                for t, obj_ids, logits in predictor.propagate(session, start_frame_idx=group.frame_idx, progress=False):
                     masks = (logits[:, 0] > 0).cpu().numpy()
                     writer.write(video.frame_names[t], obj_ids, masks, merge=g > 0)
                     if on_frame and g == 0:
