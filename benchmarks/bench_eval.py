@@ -6,8 +6,9 @@
    2 objects) and predictions that are the ground truth shifted by a few pixels; the time of
    ``evaluate_dataset`` (reading PNGs + J + F) with 1 and 2 processes.
 2. Inference: ``run_dataset`` over a few tiny videos with the small random-weight model
-   (config from ../shared/fixtures/parity), 1 process with every core against 2 processes
-   with half the cores each, wall time including model building and process start-up.
+   (config from ../shared/fixtures/parity): 1 process with every core, 1 process with half
+   of them, and 2 processes with half the cores each; wall time including model building
+   and process start-up.
 """
 
 from __future__ import annotations
@@ -66,16 +67,20 @@ def bench_infer(root: Path, videos: int, frames: int) -> None:
     dataset = list_videos(root / "tiny", "davis")
     cores = os.cpu_count() or 1
     times = {}
-    for workers in (1, 2):
-        spec = ModelSpec(model=config, checkpoint=weights, threads=max(1, cores // workers))
-        out = InferenceConfig(output_dir=root / f"out{workers}")
+    # (workers, torch threads per worker): one process with every core, one with one core
+    # (the per-process cost), two processes with half the cores each
+    for workers, threads in ((1, cores), (1, max(1, cores // 2)), (2, max(1, cores // 2))):
+        spec = ModelSpec(model=config, checkpoint=weights, threads=threads)
+        out = InferenceConfig(output_dir=root / f"out{workers}x{threads}")
         start = time.perf_counter()
         outcomes = run_dataset(dataset, spec, out, workers=workers, progress=False)
-        times[workers] = time.perf_counter() - start
+        times[workers, threads] = time.perf_counter() - start
         assert all(o.status == "done" for o in outcomes), [o.error for o in outcomes]
-        print(f"vos-infer, {workers} worker(s) x {max(1, cores // workers)} thread(s): {times[workers]:.1f} s "
+        print(f"vos-infer, {workers} worker(s) x {threads} thread(s): {times[workers, threads]:.1f} s "
               f"({videos} videos x {frames} frames, 128x96)")
-    print(f"speed-up of 2 workers over 1: {times[1] / times[2]:.2f}x")
+    two = times[2, max(1, cores // 2)]
+    print(f"speed-up of 2 workers over 1: {times[1, cores] / two:.2f}x (1 worker with all {cores} threads), "
+          f"{times[1, max(1, cores // 2)] / two:.2f}x (1 worker with {max(1, cores // 2)} thread(s))")
 
 
 def main() -> None:

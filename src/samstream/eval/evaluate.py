@@ -185,11 +185,13 @@ def evaluate_video(
         gt_masks = load_video_masks(gt, scored, obj_ids, shape).masks  # [T, K, H, W]
     else:  # read every ground-truth frame once: the ids present, then the masks
         frames = [read_id_png(gt.files[s]) for s in stems]
+        seen_ids = np.zeros(256, dtype=bool)
         for stem, ids in zip(stems, frames):
             if ids.shape != frames[0].shape:
                 raise LayoutError(f"ground truth {gt.files[stem]} is {ids.shape[::-1]} (WxH), {stems[0]} is {frames[0].shape[::-1]}")
+            seen_ids |= np.bincount(ids.ravel(), minlength=256) > 0
         labels = np.stack(frames)  # [T_all, H, W]
-        present = np.flatnonzero(np.bincount(labels.ravel(), minlength=256))
+        present = np.flatnonzero(seen_ids)
         obj_ids = [int(i) for i in present if 0 < i < VOID_ID]
         shape = labels.shape[1:]
         position = {stem: i for i, stem in enumerate(stems)}
