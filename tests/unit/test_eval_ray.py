@@ -46,15 +46,15 @@ def test_actor_resources_share_small_machines():
     assert actor_resources({"CPU": 16.0, "GPU": 1.0}, 4) == (1.0, 0.25)
 
 
-def test_ray_data_pipeline_on_a_local_instance(tmp_path, tiny_random_model):
+def test_ray_data_pipeline_on_a_local_instance(tmp_path, tiny_model):
     pytest.importorskip("ray.data")
     import pickle
 
     make_synthetic_dataset(tmp_path / "ds", "davis")
     videos = list_videos(tmp_path / "ds", "davis")
     weights = tmp_path / "tiny.safetensors"
-    save_safetensors(tiny_random_model, weights)
-    spec = ModelSpec(model=tiny_random_model.config, checkpoint=weights, threads=1)
+    save_safetensors(tiny_model, weights)
+    spec = ModelSpec(model=tiny_model.config, checkpoint=weights, threads=1)
     config = InferenceConfig(output_dir=tmp_path / "ray")
     job = tmp_path / "job.pkl"
     job.write_bytes(pickle.dumps((videos, spec, config)))

@@ -30,10 +30,10 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def spec(tiny_random_model, tmp_path_factory) -> ModelSpec:
+def spec(tiny_model, tmp_path_factory) -> ModelSpec:
     path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_safetensors(tiny_random_model, path)
-    return ModelSpec(model=tiny_random_model.config, checkpoint=path, threads=1)
+    save_safetensors(tiny_model, path)
+    return ModelSpec(model=tiny_model.config, checkpoint=path, threads=1)
 
 
 @pytest.fixture(scope="module")

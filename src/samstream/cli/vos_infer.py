@@ -59,7 +59,7 @@ def model_spec_from_args(args: argparse.Namespace):
     from ..build import resolve_config
     from ..config import ConfigError
     from ..eval.runner import ModelSpec
-    from ..hub import CheckpointNotAvailableError, resolve_checkpoint
+    from ..download import CheckpointNotAvailableError, resolve_checkpoint
 
     if str(args.device).startswith("cuda") and not torch.cuda.is_available():
         raise CliError(f"--device {args.device}: CUDA is not available on this machine")
