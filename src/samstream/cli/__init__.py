@@ -31,6 +31,9 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("segment", "segment"),
     Subcommand("track", "track"),
     Subcommand("everything", "everything"),
+    Subcommand("vos-infer", "vos_infer"),
+    Subcommand("eval", "eval"),
+    Subcommand("benchmark-vos", "benchmark_vos"),
 )
 
 
