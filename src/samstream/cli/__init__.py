@@ -34,6 +34,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("vos-infer", "vos_infer"),
     Subcommand("eval", "eval"),
     Subcommand("benchmark-vos", "benchmark_vos"),
+    Subcommand("train", "train"),
 )
 
 

@@ -1,0 +1,287 @@
+"""The training loop: data mix -> simulated prompts -> the clip forward -> losses -> AdamW.
+
+One :class:`Trainer` per run. It saves the resolved config beside its outputs, writes a
+resume checkpoint every ``checkpoint.every_steps`` (an interrupted run started again with the
+same ``output_dir`` continues where it stopped), logs to CSV (and TensorBoard when asked),
+stops with a clear message on a NaN or infinite loss while the last good checkpoint stays, and
+ends with an official-format checkpoint (``final/model.pt`` + ``final/model.yaml``) and the
+weights as safetensors. Under ``torchrun`` it trains with DistributedDataParallel (gloo on CPU,
+NCCL on GPUs), rank 0 alone writing logs and checkpoints.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ..build import build_model
+from ..checkpoint import save_safetensors
+from ..io.atomic import atomic_write_bytes
+from ..modeling.sam2 import SAM2Model
+from ..video.clip import run_clip
+from .checkpointing import load_resume_checkpoint, save_official_checkpoint, save_resume_checkpoint
+from .config import TrainConfig, config_to_dict, save_train_config
+from .data.mix import ClipBatch, make_train_loader
+from .losses import LossTerms, clip_losses
+from .optim import NonFiniteGradientError, build_optimizer, build_scheduler, clip_gradients
+from .prompts import make_clip_correctors, sample_clip_prompts
+
+RESUME_FILE = "resume.pt"
+LOG_FILE = "log.csv"
+LOG_FIELDS = ("step", "lr", "loss", "focal", "dice", "iou", "object_score", "grad_norm", "clips_per_s", "elapsed_s")
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss or the gradients became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished run leaves: its folder, the final checkpoint folder, the loss history."""
+
+    output_dir: Path
+    final_dir: Path
+    steps: int
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _distributed_from_env() -> _Dist:
+    """torchrun's RANK / WORLD_SIZE / LOCAL_RANK (a single process without them)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist()
+    return _Dist(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def clip_model(model: nn.Module) -> SAM2Model:
+    """The SAM2Model inside a DistributedDataParallel wrapper (or the model itself)."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model  # type: ignore[return-value]
+
+
+def freeze_image_encoder(model: SAM2Model) -> None:
+    """No gradient for the image encoder: trunk, neck and their position embeddings."""
+    for p in model.image_encoder.parameters():
+        p.requires_grad_(False)
+
+
+class Trainer:
+    """Runs one training configuration (see :class:`~samstream.training.config.TrainConfig`)."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.dist = _distributed_from_env()
+        self.output_dir = Path(config.output_dir)
+        self.device = torch.device(config.device)
+        if self.device.type == "cuda" and self.dist.world_size > 1:
+            self.device = torch.device("cuda", self.dist.local_rank)
+
+    # ------------------------------------------------------------------ set-up
+    def _build(self) -> SAM2Model:
+        spec = self.config.model
+        model = build_model(spec.config, spec.init, device=self.device, apply_postprocessing=False, accel=None)
+        if spec.freeze_image_encoder:
+            freeze_image_encoder(model)
+        return model.train()
+
+    def _init_distributed(self) -> None:
+        if self.dist.world_size > 1 and not dist.is_initialized():
+            backend = "nccl" if self.device.type == "cuda" else "gloo"
+            dist.init_process_group(backend, rank=self.dist.rank, world_size=self.dist.world_size)
+
+    # ------------------------------------------------------------------ one clip
+    def clip_loss(self, model: nn.Module, frames: torch.Tensor, masks: torch.Tensor, generator: torch.Generator) -> LossTerms:
+        """Losses of one clip: frames [T, 3, S, S], masks [T, N, S, S] bool (valid objects only)."""
+        cfg = self.config.prompts
+        sample = sample_clip_prompts(masks, generator, cfg)
+        correction_frames = sample.plan.correction_frames if cfg.num_correction_clicks > 0 else ()
+        correctors = make_clip_correctors(
+            masks, correction_frames, generator, prob_click_from_gt=cfg.prob_click_from_gt
+        ) if correction_frames else None
+        options = dict(corrector=correctors, correction_frames=correction_frames, num_correction_clicks=cfg.num_correction_clicks)
+        outputs = model(frames, sample.prompts, **options) if isinstance(model, nn.parallel.DistributedDataParallel) else run_clip(
+            model, frames, sample.prompts, **options
+        )
+        return clip_losses([o.steps for o in outputs], masks, self.config.loss)
+
+    def _batch_loss(self, model: nn.Module, batch: ClipBatch, generator: torch.Generator) -> LossTerms:
+        total: LossTerms | None = None
+        for b in range(batch.frames.shape[0]):
+            valid = batch.object_valid[b]
+            frames = batch.frames[b].to(self.device)
+            masks = batch.masks[b][:, valid].to(self.device)
+            terms = self.clip_loss(model, frames, masks, generator)
+            total = terms if total is None else total + terms
+        assert total is not None
+        return total
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> TrainResult:
+        cfg = self.config
+        self._init_distributed()
+        torch.manual_seed(cfg.seed + self.dist.rank)
+        main = self.dist.is_main
+        if main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            save_train_config(self.output_dir / "config.yaml", cfg)
+        model = self._build()
+        optimizer = build_optimizer(model, cfg.optimizer)
+        scheduler = build_scheduler(optimizer, cfg.schedule)
+        generator = torch.Generator().manual_seed(cfg.seed * 1009 + self.dist.rank)
+        resume = self.output_dir / RESUME_FILE
+        start = int(torch.load(resume, map_location="cpu", weights_only=True)["step"]) if resume.is_file() else 0
+        wrapped: nn.Module = model
+        if self.dist.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            wrapped = nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+        micro = cfg.grad_accumulation
+        loader = make_train_loader(
+            cfg.data,
+            model.image_size,
+            cfg.batch_size,
+            cfg.seed,
+            start_batch=start * micro,
+            num_batches=cfg.steps * micro,  # the batch index where the run ends (counted from 0)
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+        )
+        batches = iter(loader)  # (creating a DataLoader iterator draws from the global torch stream)
+        if resume.is_file():  # last, so that building the data pipeline draws nothing from the restored streams
+            load_resume_checkpoint(
+                resume, model=model, optimizer=optimizer, scheduler=scheduler, generators={"prompts": generator}
+            )
+        autocast = (
+            torch.autocast(self.device.type, dtype=torch.bfloat16) if cfg.precision == "bf16" else nullcontext()
+        )
+        history: list[dict[str, float]] = []
+        log = _CsvLog(self.output_dir / LOG_FILE) if main and cfg.logging.csv else None
+        board = _tensorboard(self.output_dir) if main and cfg.logging.tensorboard else None
+        bar = None
+        if main and cfg.logging.progress_bar:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=cfg.steps, initial=start, desc="train", unit="step")
+        t0 = time.perf_counter()
+        done_since = 0
+        step = start
+        while step < cfg.steps:
+            optimizer.zero_grad(set_to_none=True)
+            accumulated: LossTerms | None = None
+            for _ in range(micro):
+                batch = next(batches)
+                with autocast:
+                    terms = self._batch_loss(wrapped, batch, generator)
+                loss = terms.total / (micro * batch.frames.shape[0])
+                if not torch.isfinite(loss):
+                    raise TrainingDivergedError(
+                        f"step {step + 1}: the loss is {float(loss)} (clips {', '.join(batch.sources)}); "
+                        f"the last good checkpoint is {resume if resume.is_file() else 'none yet'}"
+                    )
+                if loss.requires_grad:  # a clip prompted by masks on every frame has nothing to learn from
+                    loss.backward()
+                accumulated = terms if accumulated is None else accumulated + terms
+            try:
+                grad_norm = clip_gradients(model, cfg.optimizer.grad_clip_norm)
+            except NonFiniteGradientError as exc:
+                raise TrainingDivergedError(
+                    f"step {step + 1}: {exc}; the last good checkpoint is {resume if resume.is_file() else 'none yet'}"
+                ) from None
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            done_since += micro * cfg.batch_size
+            assert accumulated is not None
+            if main:
+                values = accumulated.as_floats()
+                scale = 1.0 / (micro * cfg.batch_size)
+                row = {
+                    "step": step,
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "loss": values["total"] * scale,
+                    "focal": values["focal"] * scale,
+                    "dice": values["dice"] * scale,
+                    "iou": values["iou"] * scale,
+                    "object_score": values["object_score"] * scale,
+                    "grad_norm": float(grad_norm),
+                    "clips_per_s": done_since / max(time.perf_counter() - t0, 1e-9),
+                    "elapsed_s": time.perf_counter() - t0,
+                }
+                history.append(row)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{row['loss']:.3f}", clips_s=f"{row['clips_per_s']:.2f}")
+                if step % cfg.logging.every_steps == 0 or step == cfg.steps:
+                    if log is not None:
+                        log.write(row)
+                    if board is not None:
+                        for key, value in row.items():
+                            if key != "step":
+                                board.add_scalar(f"train/{key}", value, step)
+                if step % cfg.checkpoint.every_steps == 0 or step == cfg.steps:
+                    save_resume_checkpoint(
+                        resume,
+                        step=step,
+                        model=model,
+                        optimizer=optimizer,
+                        scheduler=scheduler,
+                        generators={"prompts": generator},
+                        extra={"config": config_to_dict(cfg)},
+                    )
+                every = cfg.checkpoint.keep_official_every
+                if every and step % every == 0 and step != cfg.steps:
+                    save_official_checkpoint(self.output_dir / f"step_{step:07d}", model, model.config)
+        if bar is not None:
+            bar.close()
+        if board is not None:
+            board.close()
+        final = self.output_dir / "final"
+        if main:
+            save_official_checkpoint(final, model, model.config)
+            save_safetensors(model, final / "model.safetensors")
+            atomic_write_bytes(final / "DONE", f"{step}\n".encode())
+        if self.dist.world_size > 1:
+            dist.barrier()
+        return TrainResult(self.output_dir, final, step, history)
+
+
+class _CsvLog:
+    """Rows appended to a CSV file, flushed after each (a killed run keeps every full row)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        new = not path.is_file() or path.stat().st_size == 0
+        self._file = open(path, "a", newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=LOG_FIELDS)
+        if new:
+            self._writer.writeheader()
+
+    def write(self, row: dict[str, float]) -> None:
+        self._writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else v) for k, v in row.items()})
+        self._file.flush()
+
+
+def _tensorboard(output_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as exc:  # tensorboard not installed
+        raise RuntimeError("logging.tensorboard needs the tensorboard package: pip install tensorboard") from exc
+    return SummaryWriter(str(output_dir / "tensorboard"))

@@ -1,0 +1,153 @@
+"""The training loop on the tiny config and synthetic clips: learning, resuming, divergence, CLI, DDP."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tiny import tiny_config
+
+from samstream.build import build_model
+from samstream.training import trainer as trainer_module
+from samstream.training.config import load_train_config
+from samstream.training.model_yaml import write_reference_yaml
+from samstream.training.trainer import Trainer, TrainingDivergedError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def tiny_yaml(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("tiny") / "tiny.yaml"
+    write_reference_yaml(path, tiny_config())
+    return path
+
+
+def _config(tiny_yaml: Path, out: Path, **overrides):
+    sets = {
+        "output_dir": str(out),
+        "model.config": str(tiny_yaml),
+        "data.num_frames": 2,
+        "data.max_objects": 1,
+        "prompts.num_correction_clicks": 1,
+        "optimizer.lr": 2e-3,
+        "optimizer.image_encoder_lr_factor": 1.0,
+        "optimizer.grad_clip_norm": 1.0,
+        "schedule.warmup_steps": 0,
+        "logging.every_steps": 1,
+        "logging.progress_bar": False,
+        "seed": 0,
+    }
+    sets.update(overrides)
+    steps = sets.setdefault("steps", 4)
+    sets.setdefault("schedule.total_steps", steps)
+    return load_train_config(None, [f"{k}={v}" for k, v in sets.items()])
+
+
+def test_loss_falls_on_a_short_run(tiny_yaml, tmp_path):
+    # one synthetic clip over and over (augmented and prompted anew each time): the loss must fall
+    config = _config(
+        tiny_yaml, tmp_path / "run", steps=30, **{"data.datasets": '[{"kind": "synthetic", "length": 1}]'}
+    )
+    result = Trainer(config).run()
+    losses = [row["loss"] for row in result.history]
+    assert len(losses) == 30 and all(np.isfinite(losses))
+    assert np.mean(losses[-6:]) <= 0.7 * np.mean(losses[:6]), losses
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert log[0].startswith("step,lr,loss") and len(log) == 31
+    assert (tmp_path / "run" / "config.yaml").is_file()
+
+
+def test_interrupted_run_resumes_where_it_stopped(tiny_yaml, tmp_path, monkeypatch):
+    straight = Trainer(_config(tiny_yaml, tmp_path / "a", steps=4, **{"checkpoint.every_steps": 2})).run()
+    want = build_model(straight.final_dir / "model.yaml", straight.final_dir / "model.pt", accel=None).state_dict()
+
+    calls = {"n": 0}
+    original = trainer_module.clip_gradients
+
+    def interrupt_at_step_3(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    config = _config(tiny_yaml, tmp_path / "b", steps=4, **{"checkpoint.every_steps": 2})
+    monkeypatch.setattr(trainer_module, "clip_gradients", interrupt_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config).run()
+    assert torch.load(tmp_path / "b" / "resume.pt", weights_only=True)["step"] == 2
+    monkeypatch.setattr(trainer_module, "clip_gradients", original)
+    resumed = Trainer(config).run()
+    assert [row["step"] for row in resumed.history] == [3, 4]
+    got = build_model(resumed.final_dir / "model.yaml", resumed.final_dir / "model.pt", accel=None).state_dict()
+    diffs = {name: float((got[name].float() - t.float()).abs().max()) for name, t in want.items()}
+    worst = max(diffs, key=diffs.get)
+    assert diffs[worst] <= 1e-6, f"{worst}: {diffs[worst]}"
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_yaml, tmp_path, monkeypatch):
+    config = _config(tiny_yaml, tmp_path / "run", steps=3, **{"checkpoint.every_steps": 1})
+    original = trainer_module.Trainer.clip_loss
+    calls = {"n": 0}
+
+    def poisoned(self, *args, **kwargs):
+        calls["n"] += 1
+        terms = original(self, *args, **kwargs)
+        if calls["n"] == 2:
+            terms = type(terms)(*(v * float("nan") for v in terms._values()))
+        return terms
+
+    monkeypatch.setattr(trainer_module.Trainer, "clip_loss", poisoned)
+    with pytest.raises(TrainingDivergedError, match=r"step 2: the loss is nan .*resume.pt"):
+        Trainer(config).run()
+    assert torch.load(tmp_path / "run" / "resume.pt", weights_only=True)["step"] == 1
+    assert not (tmp_path / "run" / "final").exists()
+
+
+def test_cli_train_writes_an_official_checkpoint(tiny_yaml, tmp_path):
+    out = tmp_path / "cli"
+    cmd = [
+        sys.executable, "-m", "samstream", "train",
+        "--set", f"model.config={tiny_yaml}", "--set", "steps=2", "--set", "schedule.total_steps=2",
+        "--set", "schedule.warmup_steps=0", "--set", "data.num_frames=2", "--set", "logging.progress_bar=false",
+        "--output-dir", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_env())
+    assert done.returncode == 0, done.stderr
+    assert "trained 2 steps" in done.stdout
+    state = torch.load(out / "final" / "model.pt", weights_only=True)
+    assert set(state) == {"model"}
+    model = build_model(out / "final" / "model.yaml", out / "final" / "model.pt")  # loads strictly
+    assert model.image_size == tiny_config().image_size
+    bad = subprocess.run(
+        [sys.executable, "-m", "samstream", "train", "--set", "optimizer.lrr=1"], capture_output=True, text=True, env=_env()
+    )
+    assert bad.returncode != 0 and "optimizer.lrr" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_two_processes_on_gloo(tiny_yaml, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+        "-m", "samstream", "train",
+        "--set", f"model.config={tiny_yaml}", "--set", "steps=2", "--set", "schedule.total_steps=2",
+        "--set", "schedule.warmup_steps=0", "--set", "data.num_frames=2", "--set", "logging.progress_bar=false",
+        "--set", "logging.every_steps=1", "--output-dir", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("trained 2 steps") == 2  # both ranks finish
+    assert (out / "final" / "model.pt").is_file()
+    assert len((out / "log.csv").read_text().splitlines()) == 3  # rank 0 alone logs: header + 2 rows
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
