@@ -173,15 +173,17 @@ def check_output_dir(
     inputs: Iterable[Path] = (),
     overwrite: bool = False,
     earlier_outputs: Iterable[str] = (),
-) -> None:
+) -> bool:
     """Refuse an output folder that cannot be used, before anything runs.
 
     Refused: a path that is (or lies under) an existing file; a folder that cannot be
     written; a folder equal to one of ``inputs`` or inside an input folder (or one that
     contains an input folder); a folder that already holds files, unless ``overwrite``.
-    With ``overwrite``, the entries named by ``earlier_outputs`` (glob patterns relative
-    to the folder: an earlier run's outputs) are removed so old and new results cannot mix.
-    Nothing is created.
+    With ``overwrite``, the entries of the folder whose names match one of the regular
+    expressions ``earlier_outputs`` (an earlier run's outputs) are removed so old and new
+    results cannot mix; no other file is touched, and never an input.  Nothing is created.
+
+    Returns whether the folder exists already (so a failed run can remove one it created).
     """
     import shutil
 
@@ -209,15 +211,32 @@ def check_output_dir(
             )
     _probe_writable(existing, flag, path)
     if overwrite and path.is_dir():
-        for pattern in earlier_outputs:
-            for old in sorted(path.glob(pattern)):
-                mine = old.resolve()
-                if any(mine == source or mine in source.parents for source in sources):
-                    continue  # never delete an input
-                if old.is_dir() and not old.is_symlink():
-                    shutil.rmtree(old)
-                else:
-                    old.unlink()
+        patterns = [re.compile(p) for p in earlier_outputs]
+        for old in sorted(path.iterdir()):
+            if not any(p.fullmatch(old.name) for p in patterns):
+                continue
+            mine = old.resolve()
+            if any(mine == source or mine in source.parents for source in sources):
+                continue  # never delete an input
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
+    return path.is_dir()
+
+
+def remove_if_new_and_empty(path: Path, existed: bool) -> None:
+    """Undo the creation of an output folder when a run fails before writing anything."""
+    if existed:
+        return
+    try:
+        Path(path).rmdir()
+    except OSError:  # not empty, or never created
+        pass
+
+
+#: Temporary files of an interrupted atomic write (``samstream.io.atomic``).
+ATOMIC_LEFTOVERS = r"\..+\.[0-9a-f]{12}\.tmp"
 
 
 def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:
@@ -275,6 +294,19 @@ def device_from_args(args: argparse.Namespace):
         return check_device(args.device, name="--device")
     except ValueError as exc:
         raise CliError(str(exc)) from None
+
+
+def model_config_from_args(args: argparse.Namespace):
+    """The model's typed config (YAML validated, preset resolved) without building the model."""
+    from ..build import resolve_config
+    from ..config import ConfigError
+
+    try:
+        config, _ = resolve_config(args.config if args.config is not None else args.model)
+    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        flag = "--config" if args.config is not None else "--model"
+        raise CliError(f"{flag}: {exc}") from None
+    return config
 
 
 def check_model_files(args: argparse.Namespace) -> None:

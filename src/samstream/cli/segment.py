@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import (
+    ATOMIC_LEFTOVERS,
     EXIT_RUNTIME,
     CliError,
     add_max_pixels_argument,
@@ -18,11 +19,12 @@ from .common import (
     check_output_dir,
     device_from_args,
     load_model_from_args,
+    model_config_from_args,
     parse_floats,
 )
 
 #: What a run writes into --out (replaced by a run with --overwrite).
-OUTPUTS = ("mask_*.png", "overlay.png", "scores.json")
+OUTPUTS = (r"mask_\d+\.png", r"overlay\.png", r"scores\.json", ATOMIC_LEFTOVERS)
 
 
 def add_parser(sub) -> None:
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     points, labels, box = _parse_prompt(args)
     check_model_files(args)
     device_from_args(args)
+    model_config_from_args(args)
     try:
         image = load_image(args.image, max_pixels=args.max_pixels)
     except (FileNotFoundError, ValueError) as exc:
