@@ -268,14 +268,14 @@ for _name in (
     "out_dim", "in_dim", "dim", "kernel_size", "stride", "total_stride", "num_pos_feats", "embedding_dim",
     "downsample_rate", "num_maskmem", "max_obj_ptrs_in_encoder", "memory_temporal_stride_for_eval", "kv_in_dim",
 ):
-    _RANGES[_name] = (lambda v: v > 0, "> 0")
+    _RANGES[_name] = (lambda v: v > 0, "an integer > 0")
 for _name in ("padding", "scalp", "q_pool", "multimask_min_pt_num", "multimask_max_pt_num", "fill_hole_area",
               "dynamic_multimask_stability_delta", "layer_scale_init_value"):
-    _RANGES[_name] = (lambda v: v >= 0, ">= 0")
+    _RANGES[_name] = (lambda v: v >= 0, "a value >= 0")
 for _name in ("dropout", "drop_path_rate", "drop_path", "dynamic_multimask_stability_thresh"):
     _RANGES[_name] = (lambda v: 0 <= v <= 1, "a probability in [0, 1]")
 for _name in ("temperature", "rope_theta", "dim_mul", "head_mul", "scale"):
-    _RANGES[_name] = (lambda v: v > 0, "> 0")
+    _RANGES[_name] = (lambda v: v > 0, "a number > 0")
 for _name in ("stages", "q_stride", "window_spec", "feat_sizes", "window_pos_embed_bkg_spatial_size",
               "backbone_channel_list"):
     _RANGES[_name] = (lambda v: len(v) > 0 and all(x > 0 for x in v), "a non-empty list of integers > 0")
