@@ -12,11 +12,9 @@ import dataclasses
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -25,6 +23,8 @@ import pytest
 import torch
 import yaml
 from PIL import Image
+
+from fake_images import fake_png
 
 from samstream.cli import main
 from samstream.io.overlay import FOREGROUND_COLOR
@@ -47,20 +47,6 @@ def write_config_yaml(config, path: Path) -> Path:
         return value
 
     path.write_text(yaml.safe_dump({"model": plain(dataclasses.asdict(config))}, sort_keys=False))
-    return path
-
-
-def fake_png(path: Path, width: int, height: int) -> Path:
-    """A PNG whose header says ``width`` x ``height`` (pixel data deliberately tiny): enough to test size
-    checks, which must refuse it from the header alone."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-    )
     return path
 
 

@@ -273,6 +273,8 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "mp4" and args.reverse:
         raise CliError("--format mp4 writes frames in playing order: it cannot be combined with --reverse")
     _check_ids_for_format(args, prompts)
+    if args.everything:
+        _everything_options(args)
     # the config, device, output folder and video are checked before the model loads
     check_model_files(args)
     device_from_args(args)
@@ -378,20 +380,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _everything_tracker(args: argparse.Namespace, model, options):
-    from ..image.automatic import AutomaticMaskConfig, AutomaticMaskGenerator
-    from ..video.everything import DiscoveryOptions, EverythingTracker
-    from ..video.predictor import VideoPredictor
+def _everything_options(args: argparse.Namespace):
+    """The generator config and discovery options of --everything, checked (before the model loads)."""
+    from ..image.automatic import AutomaticMaskConfig
+    from ..video.everything import DiscoveryOptions
 
     try:
         config = AutomaticMaskConfig(
             points_per_side=args.points_per_side,
             pred_iou_thresh=args.pred_iou_thresh,
             stability_score_thresh=args.stability_score_thresh,
+            max_image_megapixels=args.max_pixels / 1e6,
         )
         discovery = DiscoveryOptions(
             detect_every=args.detect_every, new_object_iou=args.new_object_iou, max_objects=args.max_objects
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    return config, discovery
+
+
+def _everything_tracker(args: argparse.Namespace, model, options):
+    from ..image.automatic import AutomaticMaskGenerator
+    from ..video.everything import EverythingTracker
+    from ..video.predictor import VideoPredictor
+
+    config, discovery = _everything_options(args)
     return EverythingTracker(VideoPredictor(model, options), AutomaticMaskGenerator(model, config), discovery)
