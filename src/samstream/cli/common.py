@@ -206,7 +206,7 @@ def check_output_dir(
         entries = [e for e in path.iterdir() if not e.name.startswith(".samstream-probe-")]
         if entries and not overwrite:
             raise CliError(
-                f"{flag} {path}: the folder is not empty ({len(entries)} entries, maybe an earlier run); "
+                f"{flag} {path}: the folder is not empty ({len(entries)} {'entry' if len(entries) == 1 else 'entries'}, maybe an earlier run); "
                 "pass --overwrite to replace that run's outputs, or choose a new folder"
             )
     _probe_writable(existing, flag, path)

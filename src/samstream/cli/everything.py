@@ -175,7 +175,9 @@ def _readable(paths: list[Path], max_pixels: int) -> tuple[list[Path], list[tupl
 def _report_skip(path: Path, reason: str) -> None:
     import sys
 
-    print(f"samstream everything: skipped {path}: {reason}", file=sys.stderr)
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"samstream everything: skipped {path}: {reason}", file=sys.stderr)  # on its own line, not inside the bar
 
 
 def run(args: argparse.Namespace) -> int:
