@@ -58,10 +58,14 @@ def build_sam2(
 
 
 def _check_device(device: str | torch.device) -> torch.device:
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device} was requested but CUDA is not available; pass device='cpu'")
-    return device
+    """The command line's device rule (:func:`samstream.cli.common.check_device`), raised as
+    RuntimeError like before: cpu, cuda, cuda:N or mps, and only what this machine has."""
+    from .cli.common import check_device
+
+    try:
+        return check_device(device, name="device")
+    except ValueError as exc:
+        raise RuntimeError(str(exc)) from None
 
 
 class _Transforms:
@@ -221,10 +225,8 @@ class SAM2ImagePredictor:
             tensors, multimask_output=multimask_output, return_logits=return_logits, image_index=index
         )
         squeeze = lambda t: t.squeeze(0).float().cpu().numpy() if t.shape[0] == 1 else t.float().cpu().numpy()  # noqa: E731
-        masks_np = masks.squeeze(0).cpu().numpy() if masks.shape[0] == 1 else masks.cpu().numpy()
-        if not return_logits:
-            masks_np = masks_np.astype(bool)
-        return masks_np, squeeze(ious), squeeze(low_res)
+        # masks come back as float32 (0.0 / 1.0, or logits with return_logits), as the reference returns them
+        return squeeze(masks), squeeze(ious), squeeze(low_res)
 
 
 _VIDEO_OPTION_NAMES = ("fill_hole_area", "non_overlap_masks", "clear_non_cond_mem_around_input", "add_all_frames_to_correct_as_cond")
@@ -357,6 +359,9 @@ class SAM2VideoPredictor:
         max_frame_num_to_track: int | None = None,
         reverse: bool = False,
     ):
+        if not inference_state.objects:
+            # the reference refuses to track before any object has a prompt
+            raise RuntimeError("No input points or masks are provided for any object; please add inputs first.")
         for result in self._engine.propagate(
             inference_state, start_frame_idx=start_frame_idx, max_frames=max_frame_num_to_track, reverse=reverse
         ):

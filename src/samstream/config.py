@@ -12,9 +12,13 @@ onto the matching dataclass and rejects any key it does not know.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Union
 
 import yaml
 
@@ -254,6 +258,91 @@ _IGNORED_KEYS: dict[type, set[str]] = {
 _VIDEO_OPTION_KEYS = {f.name for f in dataclasses.fields(VideoOptions)}
 
 
+# ----------------------------------------------------------------------------------------
+# Type and range checks of every value read from YAML (before any module is built)
+
+# field name -> (test, what is expected); applied wherever the name appears
+_RANGES: dict[str, tuple[Any, str]] = {}
+for _name in (
+    "embed_dim", "num_heads", "d_model", "dim_feedforward", "num_layers", "image_size", "backbone_stride",
+    "out_dim", "in_dim", "dim", "kernel_size", "stride", "total_stride", "num_pos_feats", "embedding_dim",
+    "downsample_rate", "num_maskmem", "max_obj_ptrs_in_encoder", "memory_temporal_stride_for_eval", "kv_in_dim",
+):
+    _RANGES[_name] = (lambda v: v > 0, "an integer > 0")
+for _name in ("padding", "scalp", "q_pool", "multimask_min_pt_num", "multimask_max_pt_num", "fill_hole_area",
+              "dynamic_multimask_stability_delta", "layer_scale_init_value"):
+    _RANGES[_name] = (lambda v: v >= 0, "a value >= 0")
+for _name in ("dropout", "drop_path_rate", "drop_path", "dynamic_multimask_stability_thresh"):
+    _RANGES[_name] = (lambda v: 0 <= v <= 1, "a probability in [0, 1]")
+for _name in ("temperature", "rope_theta", "dim_mul", "head_mul", "scale"):
+    _RANGES[_name] = (lambda v: v > 0, "a number > 0")
+for _name in ("stages", "q_stride", "window_spec", "feat_sizes", "window_pos_embed_bkg_spatial_size",
+              "backbone_channel_list"):
+    _RANGES[_name] = (lambda v: len(v) > 0 and all(x > 0 for x in v), "a non-empty list of integers > 0")
+for _name in ("global_att_blocks", "fpn_top_down_levels"):
+    _RANGES[_name] = (lambda v: all(x >= 0 for x in v), "a list of integers >= 0")
+_RANGES["max_cond_frames_in_attn"] = (lambda v: v == -1 or v >= 1, "-1 (all) or an integer >= 1")
+_RANGES["activation"] = (lambda v: v in ("relu", "gelu"), "'relu' or 'gelu'")
+_RANGES["fpn_interp_model"] = (lambda v: v in ("bilinear", "nearest", "bicubic"), "'bilinear', 'nearest' or 'bicubic'")
+_RANGES["fuse_type"] = (lambda v: v in ("sum", "avg"), "'sum' or 'avg'")
+del _name
+
+
+@functools.lru_cache(maxsize=None)
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _describe(hint: Any) -> str:
+    """What a type hint asks for, in YAML words."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return " or ".join(_describe(a) for a in inner) + (" or null" if len(inner) < len(args) else "")
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_describe(args[0]).removeprefix('an ').removeprefix('a ')}s"
+        return f"a list of {len(args)} {_describe(args[0]).removeprefix('an ').removeprefix('a ')}s"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        return any(_type_ok(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_type_ok(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_type_ok(v, a) for v, a in zip(value, args))
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    return True  # nested configs are checked when they are built
+
+
+def _check_field(cls: type, name: str, value: Any, where: str) -> None:
+    """ConfigError naming ``where`` (the key path) when ``value`` has the wrong type or range."""
+    hint = _field_types(cls)[name]
+    if not _type_ok(value, hint):
+        shown = f"{value!r} ({type(value).__name__})" if not isinstance(value, tuple) else repr(list(value))
+        raise ConfigError(f"{where}: expected {_describe(hint)}, got {shown}")
+    rule = _RANGES.get(name)
+    if rule is not None and value is not None:
+        test, expected = rule
+        if not test(value):
+            shown = repr(list(value)) if isinstance(value, tuple) else repr(value)
+            raise ConfigError(f"{where}: expected {expected}, got {shown}")
+
+
 def _coerce(value: Any, where: str) -> Any:
     if isinstance(value, list):
         return tuple(_coerce(v, where) for v in value)
@@ -286,6 +375,7 @@ def _build(node: Mapping[str, Any], cls: type, where: str) -> Any:
             kwargs[key] = _build(value, sub_cls, f"{where}.{key}")
         else:
             kwargs[key] = _coerce(value, f"{where}.{key}")
+            _check_field(cls, key, kwargs[key], f"{where}.{key}")
     try:
         return cls(**kwargs)
     except TypeError as exc:  # pragma: no cover - defensive
@@ -318,8 +408,12 @@ def config_from_dict(tree: Mapping[str, Any]) -> tuple[SAM2Config, VideoOptions]
     """
     if not isinstance(tree, Mapping) or "model" not in tree:
         raise ConfigError("config has no top-level 'model:' section")
+    if not isinstance(tree["model"], Mapping):
+        raise ConfigError(f"model: expected a mapping, got {type(tree['model']).__name__}")
     model = dict(tree["model"])
     video_kwargs = {k: model.pop(k) for k in list(model) if k in _VIDEO_OPTION_KEYS}
+    for key, value in video_kwargs.items():
+        _check_field(VideoOptions, key, value, f"model.{key}")
     config = _build(model, SAM2Config, "model")
     _validate(config)
     options = VideoOptions(**video_kwargs)

@@ -84,7 +84,35 @@ def check_boxes_overlap_image(boxes: np.ndarray, width: float, height: float, *,
     outside = (boxes[:, 2] < 0) | (boxes[:, 3] < 0) | (boxes[:, 0] > width) | (boxes[:, 1] > height)
     if outside.any():
         bad = boxes[outside][0].tolist()
-        raise ValueError(f"{name} {bad} lies entirely outside the {width:g}x{height:g} image")
+        raise ValueError(f"{name} {_fmt(bad)} lies entirely outside the {width:g}x{height:g} image")
+
+
+def check_boxes_in_image(boxes: np.ndarray, width: float, height: float, *, name: str = "box") -> None:
+    """Refuse boxes [B, 4] in pixels that miss the image, or reach more than one image size
+    beyond its edges (such coordinates are a typo or an overflow, and the model's position
+    encoding of them is meaningless)."""
+    check_boxes_overlap_image(boxes, width, height, name=name)
+    xs, ys = boxes[:, 0::2], boxes[:, 1::2]
+    far = ((xs < -width) | (xs > 2 * width)).any(axis=1) | ((ys < -height) | (ys > 2 * height)).any(axis=1)
+    if far.any():
+        bad = boxes[far][0].tolist()
+        raise ValueError(
+            f"{name} {_fmt(bad)} reaches more than one image size beyond the {width:g}x{height:g} image; "
+            f"clip it to the image (0..{width:g}, 0..{height:g})"
+        )
+
+
+def check_points_in_image(points: np.ndarray, width: float, height: float, *, name: str = "point") -> None:
+    """Refuse clicks [..., 2] in pixels outside the image (0 <= x < width, 0 <= y < height)."""
+    flat = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    inside = (flat[:, 0] >= 0) & (flat[:, 0] < width) & (flat[:, 1] >= 0) & (flat[:, 1] < height)
+    if not inside.all():
+        x, y = flat[~inside][0].tolist()
+        raise ValueError(f"{name} {x:g},{y:g} is outside the {width:g}x{height:g} image")
+
+
+def _fmt(values) -> str:
+    return ",".join(f"{v:g}" for v in values)
 
 
 def check_binary_mask(mask, *, name: str = "mask", shape: tuple[int, int] | None = None) -> np.ndarray:

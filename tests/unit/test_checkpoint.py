@@ -88,3 +88,41 @@ def test_weights_only_refuses_pickled_code(tmp_path):
     torch.save({"model": Evil()}, path)
     with pytest.raises(CheckpointError):
         read_state_dict(path)
+
+
+# ---------------------------------------------------------------- files that are not checkpoints (issue 8)
+
+
+class _RunsCode:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo this must never run",))
+
+
+@pytest.mark.parametrize(
+    "write, expected",
+    [
+        (lambda p: p.write_bytes(b""), "is empty (0 bytes)"),
+        (lambda p: p.write_bytes(bytes(range(256)) * 4), "is not a PyTorch (.pt) or safetensors file: it looks like unknown binary data"),
+        (lambda p: p.write_text("<!DOCTYPE html><html>404</html>"), "an HTML page"),
+        (lambda p: torch.save({"model": {"w": _RunsCode()}}, p), "would run code when loaded (posix.system)"),
+        (lambda p: p.write_bytes(__import__("pickle").dumps(_RunsCode(), protocol=4)), "a raw Python pickle"),
+        (lambda p: (torch.save({"w": torch.zeros(3)}, p), p.write_bytes(p.read_bytes()[:80])), "damaged or truncated"),
+    ],
+    ids=["empty", "random", "html", "zip-with-code", "pickle-with-code", "truncated"],
+)
+def test_unreadable_checkpoints_get_samstreams_own_message(tmp_path, write, expected):
+    path = tmp_path / "weights.pt"
+    write(path)
+    with pytest.raises(CheckpointError) as info:
+        read_state_dict(path)
+    message = str(info.value)
+    assert expected in message and str(path) in message
+    assert "weights_only" not in message  # never PyTorch's advice to load unsafely
+
+
+def test_safetensors_content_is_recognised_under_any_suffix(tmp_path, tiny_model):
+    path = tmp_path / "weights.pt"
+    save_safetensors(tiny_model, path)
+    assert set(read_state_dict(path)) == set(tiny_model.state_dict())

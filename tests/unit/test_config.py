@@ -144,3 +144,44 @@ def test_parsed_but_unimplemented_fields_are_refused_by_name(model_node, key):
     # the default values are accepted
     default = {k: (v if not isinstance(v, bool) else not v) for k, v in model_node.items() if k != "memory_attention"}
     config_from_dict({"model": {"_target_": "sam2.modeling.sam2_base.SAM2Base", **default}})
+
+
+# ---------------------------------------------------------------- type and range of every YAML value
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (("image_encoder", "trunk", "embed_dim"), "thirty-two", "model.image_encoder.trunk.embed_dim: expected an integer, got 'thirty-two' (str)"),
+        (("image_encoder", "trunk", "embed_dim"), -32, "model.image_encoder.trunk.embed_dim: expected an integer > 0, got -32"),
+        (("image_encoder", "trunk", "embed_dim"), True, "expected an integer, got True (bool)"),
+        (("image_encoder", "trunk", "stages"), [1, "a"], "model.image_encoder.trunk.stages: expected a list of integers"),
+        (("image_encoder", "trunk", "q_stride"), [2], "model.image_encoder.trunk.q_stride: expected a list of 2 integers"),
+        (("image_encoder", "trunk", "drop_path_rate"), 1.5, "expected a probability in [0, 1], got 1.5"),
+        (("image_encoder", "neck", "position_encoding", "temperature"), float("nan"), "expected a number"),
+        (("memory_attention", "layer", "activation"), "swish", "expected 'relu' or 'gelu'"),
+        (("memory_attention", "layer", "self_attention", "feat_sizes"), [0, 4], "non-empty list of integers > 0"),
+        (("image_size",), "1024", "model.image_size: expected an integer, got '1024' (str)"),
+        (("max_cond_frames_in_attn",), 0, "-1 (all) or an integer >= 1"),
+        (("fill_hole_area",), -1, "model.fill_hole_area: expected a value >= 0"),
+        (("multimask_output_in_sam",), "yes", "model.multimask_output_in_sam: expected true or false"),
+    ],
+)
+def test_every_value_is_checked_for_type_and_range(path, value, message):
+    tree: dict = {}
+    node = tree
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"model": tree})
+    assert message in str(info.value)
+
+
+def test_valid_values_of_every_kind_pass():
+    config, options = config_from_dict(
+        {"model": {"image_size": 512, "fill_hole_area": 8, "image_encoder": {"trunk": {"embed_dim": 96, "drop_path_rate": 0.1,
+                                                                                        "q_stride": [2, 2]}},
+                   "memory_attention": {"layer": {"dropout": 0, "self_attention": {"kv_in_dim": None}}}}}
+    )
+    assert config.image_encoder.trunk.q_stride == (2, 2) and options.fill_hole_area == 8

@@ -284,3 +284,38 @@ def test_make_writer(tmp_path: Path) -> None:
     video = make_writer("mp4", tmp_path / "v.mp4", frames=_FakeSource())
     assert isinstance(video, OverlayVideoWriter) and float(video.fps) == 7.0
     video.close()
+
+
+# ---------------------------------------------------------------- fragmented MP4 and drawn prompts (issue 8)
+
+
+def test_unfinished_mp4_decodes_up_to_its_last_fragment(tmp_path: Path) -> None:
+    """A copy of the .partial file taken mid-run (what kill -9 leaves) plays its whole fragments."""
+    import shutil
+
+    import av
+
+    writer = OverlayVideoWriter(tmp_path / "o.mp4", 25.0, lambda i: np.full((48, 64, 3), i % 255, np.uint8))
+    for t in range(60):
+        writer.write(t, [1], np.zeros((1, 48, 64), bool))
+    shutil.copy(writer.partial_path, tmp_path / "killed.mp4")
+    writer.close()
+    with av.open(str(tmp_path / "killed.mp4")) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert frames == 50  # fragments end at the keyframes of frames 25 and 50; the last 10 frames were in flight
+    with av.open(str(tmp_path / "o.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 60
+
+
+def test_prompts_are_drawn_on_their_frames_only() -> None:
+    from samstream.io.overlay import BACKGROUND_COLOR, FOREGROUND_COLOR, PromptMarks, draw_prompts
+
+    rgb = np.zeros((50, 80, 3), np.uint8)
+    marks = PromptMarks(np.array([[10.0, 10.0], [60.0, 30.0]]), np.array([1, 0]), np.array([[20.0, 5.0, 50.0, 45.0]]),
+                        (1, 1), (2,))
+    drawn = draw_prompts(rgb, marks)
+    assert tuple(drawn[10, 10]) == FOREGROUND_COLOR and tuple(drawn[30, 60]) == BACKGROUND_COLOR
+    assert tuple(drawn[25, 20]) == object_color(2)  # the box outline in its object's color
+    assert tuple(drawn[25, 35]) == (0, 0, 0) and not rgb.any()  # inside the box untouched; input not modified
+    huge = PromptMarks(np.zeros((0, 2)), np.zeros((0,), int), np.array([[0.0, 0.0, 1e308, 1e308]]))
+    assert draw_prompts(rgb, huge).shape == rgb.shape

@@ -11,11 +11,24 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
+import traceback
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from .common import EXIT_BAD_INPUT, EXIT_NO_WEIGHTS, EXIT_RUNTIME, CliError
+from .common import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_NO_WEIGHTS,
+    EXIT_NOTHING_FOUND,
+    EXIT_PARTIAL,
+    EXIT_RUNTIME,
+    EXIT_TERMINATED,
+    CliError,
+    Terminated,
+    sigterm_as_interrupt,
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +76,12 @@ def _add_unavailable(sub, command: Subcommand, package: str, extra: str) -> None
 
 
 def build_parser(commands: tuple[Subcommand, ...] = SUBCOMMANDS) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="samstream", description="SAM 2 segmentation for images and videos.")
+    parser = argparse.ArgumentParser(
+        prog="samstream",
+        description="SAM 2 segmentation for images and videos.",
+        epilog="--debug (anywhere on the line) shows the Python traceback of an unexpected error.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in commands:
         try:
@@ -78,17 +96,81 @@ def build_parser(commands: tuple[Subcommand, ...] = SUBCOMMANDS) -> argparse.Arg
     return parser
 
 
+# flags whose value may start with "-" (a negative coordinate): "--point -5,10" -> "--point=-5,10"
+_VALUE_FLAGS = frozenset({"--point", "--box", "--mask"})
+_LOOKS_NEGATIVE = re.compile(r"-[0-9.]")
+
+
+def _prepare_argv(argv: list[str]) -> tuple[list[str], bool]:
+    """Join prompt flags with values that start with '-', and take out --debug wherever it is."""
+    out: list[str] = []
+    debug = False
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            out += argv[i:]
+            break
+        if token == "--debug":
+            debug = True
+        elif token in _VALUE_FLAGS and i + 1 < len(argv) and _LOOKS_NEGATIVE.match(argv[i + 1]):
+            out.append(f"{token}={argv[i + 1]}")
+            i += 1
+        else:
+            out.append(token)
+        i += 1
+    return out, debug
+
+
+def _describe_unexpected(exc: BaseException) -> str:
+    """One line for an error no subcommand turned into a CliError."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        reason = exc.strerror or str(exc)
+        return f"{exc.filename}: {reason}"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else '(no message)'}"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; every failure becomes one line on stderr and an exit code
+    (see :mod:`samstream.cli.common`), with the traceback only under ``--debug``."""
+    argv, debug = _prepare_argv(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = debug or args.debug
+    prefix = f"samstream {args.command}: error:"
     try:
-        return int(args.run(args) or 0)
+        with sigterm_as_interrupt():
+            return int(args.run(args) or 0)
     except CliError as exc:
-        print(f"samstream {args.command}: error: {exc}", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        print(f"{prefix} {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print("terminated (SIGTERM): files already written are complete", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("interrupted: files already written are complete", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        if debug:
+            traceback.print_exc()
+        hint = "" if debug else " (run again with --debug for the traceback)"
+        print(f"{prefix} {_describe_unexpected(exc)}{hint}", file=sys.stderr)
+        return EXIT_RUNTIME
 
 
-__all__ = ["main", "build_parser", "Subcommand", "SUBCOMMANDS", "EXIT_BAD_INPUT", "EXIT_NO_WEIGHTS", "EXIT_RUNTIME"]
+__all__ = [
+    "main",
+    "build_parser",
+    "Subcommand",
+    "SUBCOMMANDS",
+    "EXIT_BAD_INPUT",
+    "EXIT_NO_WEIGHTS",
+    "EXIT_RUNTIME",
+    "EXIT_NOTHING_FOUND",
+    "EXIT_PARTIAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
+]

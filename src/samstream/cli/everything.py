@@ -11,6 +11,10 @@ Writes one COCO-format file per run, ``DIR/annotations.json``::
 
 ``segmentation`` is a COCO RLE (pycocotools ``mask.decode`` reads it). The file is
 rewritten atomically after every image, so it is always complete for the images done.
+
+An image that cannot be read is reported on stderr with its name and skipped; the others
+are processed and ``annotations.json`` lists them (its ``info.skipped`` names the skipped
+files with the reason), and the command then exits with code 5 (``EXIT_PARTIAL``).
 ``--png`` adds ``DIR/masks/<image>/<k>.png`` (0/255, k = annotation order) and
 ``--overlay`` adds ``DIR/overlays/<image>.png``.
 """
@@ -23,10 +27,28 @@ from typing import Any
 
 import numpy as np
 
-from .common import CliError, add_model_arguments, autocast_context, load_model_from_args
+from .common import (
+    ATOMIC_LEFTOVERS,
+    EXIT_PARTIAL,
+    EXIT_RUNTIME,
+    CliError,
+    add_max_pixels_argument,
+    add_model_arguments,
+    add_overwrite_argument,
+    autocast_context,
+    check_model_files,
+    check_output_dir,
+    device_from_args,
+    load_model_from_args,
+    model_config_from_args,
+    remove_if_new_and_empty,
+)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 ANNOTATIONS_FILE = "annotations.json"
+
+#: What a run writes into --output-dir (replaced by a run with --overwrite).
+EARLIER_OUTPUTS = (r"annotations\.json", r"masks", r"overlays", ATOMIC_LEFTOVERS)
 
 
 def add_parser(sub) -> None:
@@ -36,7 +58,8 @@ def add_parser(sub) -> None:
         description="Automatic mask generation; writes COCO-format annotations with RLE masks.",
     )
     p.add_argument("input", type=Path, metavar="IMAGE_OR_FOLDER", help="an image file, or a folder of images")
-    p.add_argument("--output-dir", type=Path, required=True, help="output folder")
+    p.add_argument("--output-dir", type=Path, required=True, help="output folder (new or empty; see --overwrite)")
+    add_overwrite_argument(p)
     p.add_argument("--png", action="store_true", help="also write every mask as a PNG")
     p.add_argument("--overlay", action="store_true", help="also write each image with its masks drawn on it")
     g = p.add_argument_group("generator options (defaults of the reference generator)")
@@ -66,9 +89,7 @@ def add_parser(sub) -> None:
     )
     g.add_argument("--use-m2m", action="store_true", help="refine each mask once with its own logits")
     g.add_argument("--single-mask", action="store_true", help="one mask per point instead of three")
-    g.add_argument(
-        "--max-image-megapixels", type=float, default=64.0, help="refuse larger images (default: %(default)s)"
-    )
+    add_max_pixels_argument(p)
     add_model_arguments(p)
     p.set_defaults(run=run)
 
@@ -96,7 +117,7 @@ def _config_from_args(args: argparse.Namespace):
             use_m2m=args.use_m2m,
             multimask_output=not args.single_mask,
             postprocess_small_regions=args.postprocess_small_regions,
-            max_image_megapixels=args.max_image_megapixels,
+            max_image_megapixels=args.max_pixels / 1e6,
         )
     except ValueError as exc:
         option = str(exc).split(" ", 1)[0]
@@ -122,16 +143,41 @@ def _output_names(paths: list[Path]) -> list[str]:
     return [p.stem if stems.count(p.stem) == 1 else f"{p.stem}_{p.suffix.lstrip('.')}" for p in paths]
 
 
-def _load_rgb(path: Path) -> np.ndarray:
+def _load_rgb(path: Path, max_pixels: int) -> np.ndarray:
+    """RGB uint8 [H, W, 3]; ValueError (naming the file) when it cannot be read or is too large."""
     from ..image.transforms import load_image
 
-    try:
-        image = load_image(path)
-    except (FileNotFoundError, ValueError) as exc:
-        raise CliError(str(exc)) from None
+    image = load_image(path, max_pixels=max_pixels)
     if image.dtype != np.uint8:
         image = (image * 255.0 + 0.5).astype(np.uint8)
     return image
+
+
+def _readable(paths: list[Path], max_pixels: int) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Split images into those whose header reads and fits ``max_pixels``, and (path, reason) for the rest."""
+    from ..image.transforms import ImageTooLargeError, read_image_size
+
+    good, bad = [], []
+    for path in paths:
+        try:
+            read_image_size(path, max_pixels=max_pixels)
+        except ImageTooLargeError as exc:
+            if len(paths) == 1:
+                raise CliError(str(exc)) from None
+            bad.append((path, str(exc)))
+        except (OSError, ValueError) as exc:
+            bad.append((path, str(exc)))
+        else:
+            good.append(path)
+    return good, bad
+
+
+def _report_skip(path: Path, reason: str) -> None:
+    import sys
+
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"samstream everything: skipped {path}: {reason}", file=sys.stderr)  # on its own line, not inside the bar
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,62 +188,106 @@ def run(args: argparse.Namespace) -> int:
     from ..io.atomic import atomic_save_png, atomic_write_json
     from ..io.overlay import overlay_masks
 
+    # inputs, config, device and output folder are checked before the model loads
     config = _config_from_args(args)
-    paths = _list_images(args.input)
-    names = _output_names(paths)
+    all_paths = _list_images(args.input)
+    paths, skipped = _readable(all_paths, args.max_pixels)
+    if not paths:
+        path, reason = skipped[0]
+        more = f" (and {len(skipped) - 1} other unreadable image(s))" if len(skipped) > 1 else ""
+        raise CliError(f"no readable image: {reason}{more}")
+    for path, reason in skipped:
+        _report_skip(path, reason)
+    names = dict(zip(all_paths, _output_names(all_paths)))
+    check_model_files(args)
+    device_from_args(args)
+    model_config_from_args(args)
+    out_dir: Path = args.output_dir
+    existed = check_output_dir(
+        out_dir, flag="--output-dir", inputs=[args.input], overwrite=args.overwrite, earlier_outputs=EARLIER_OUTPUTS
+    )
     model = load_model_from_args(args)
     generator = AutomaticMaskGenerator(model, config)
-    out_dir: Path = args.output_dir
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CliError(f"--output-dir {out_dir} exists and is not a folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
 
     document: dict[str, Any] = {
         "info": {
             "description": "samstream everything",
             "model": str(args.config) if args.config is not None else args.model,
             "options": {k: v for k, v in vars(config).items() if k != "point_grids"},
+            "skipped": [],
         },
         "images": [],
         "annotations": [],
         "categories": [{"id": 1, "name": "object"}],
     }
+
+    def skip(path: Path, reason: str) -> None:
+        _report_skip(path, reason)
+        document["info"]["skipped"].append({"file_name": str(path), "reason": reason})
+
+    document["info"]["skipped"] = [{"file_name": str(p), "reason": r} for p, r in skipped]
     total = 0
-    for image_id, (path, name) in enumerate(tqdm(list(zip(paths, names)), desc="images", unit="image"), start=1):
-        image = _load_rgb(path)
-        height, width = image.shape[:2]
-        with autocast_context(args):
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        image_ids = {path: i for i, path in enumerate(all_paths, start=1)}  # stable ids: the position in the folder
+        for path in tqdm(paths, desc="images", unit="image"):
+            image_id, name = image_ids[path], names[path]
             try:
-                masks = generator.generate(image)
-            except ValueError as exc:
-                raise CliError(f"{path}: {exc}") from None
-        document["images"].append({"id": image_id, "file_name": str(path), "width": width, "height": height})
-        for mask in masks:
-            total += 1
-            document["annotations"].append(
-                {
-                    "id": total,
-                    "image_id": image_id,
-                    "category_id": 1,
-                    "segmentation": mask.segmentation,
-                    "area": mask.area,
-                    "bbox": mask.bbox,
-                    "iscrowd": 0,
-                    "predicted_iou": mask.predicted_iou,
-                    "stability_score": mask.stability_score,
-                    "point_coords": mask.point_coords,
-                    "crop_box": mask.crop_box,
-                }
-            )
-        if args.png or args.overlay:
-            binary = decode_coco_rle([m.segmentation for m in masks], (height, width))
-            if args.png:
-                for k, mask_image in enumerate(binary):
-                    atomic_save_png(out_dir / "masks" / name / f"{k:04d}.png", mask_image.astype(np.uint8) * 255)
-            if args.overlay:
-                order = np.argsort([-m.area for m in masks], kind="stable")  # small masks drawn on top
-                drawn = overlay_masks(image, np.ascontiguousarray(binary[order]), [int(i) + 1 for i in order])
-                atomic_save_png(out_dir / "overlays" / f"{name}.png", drawn)
-        atomic_write_json(out_dir / ANNOTATIONS_FILE, document)
-    print(f"wrote {total} mask(s) of {len(paths)} image(s) to {out_dir / ANNOTATIONS_FILE}")
+                image = _load_rgb(path, args.max_pixels)
+            except (OSError, ValueError) as exc:
+                skip(path, str(exc))
+                atomic_write_json(out_dir / ANNOTATIONS_FILE, document)
+                continue
+            height, width = image.shape[:2]
+            with autocast_context(args):
+                try:
+                    masks = generator.generate(image)
+                except ValueError as exc:
+                    skip(path, str(exc))
+                    atomic_write_json(out_dir / ANNOTATIONS_FILE, document)
+                    continue
+            document["images"].append({"id": image_id, "file_name": str(path), "width": width, "height": height})
+            for mask in masks:
+                total += 1
+                document["annotations"].append(
+                    {
+                        "id": total,
+                        "image_id": image_id,
+                        "category_id": 1,
+                        "segmentation": mask.segmentation,
+                        "area": mask.area,
+                        "bbox": mask.bbox,
+                        "iscrowd": 0,
+                        "predicted_iou": mask.predicted_iou,
+                        "stability_score": mask.stability_score,
+                        "point_coords": mask.point_coords,
+                        "crop_box": mask.crop_box,
+                    }
+                )
+            if args.png or args.overlay:
+                binary = decode_coco_rle([m.segmentation for m in masks], (height, width))
+                if args.png:
+                    for k, mask_image in enumerate(binary):
+                        atomic_save_png(out_dir / "masks" / name / f"{k:04d}.png", mask_image.astype(np.uint8) * 255)
+                if args.overlay:
+                    order = np.argsort([-m.area for m in masks], kind="stable")  # small masks drawn on top
+                    drawn = overlay_masks(image, np.ascontiguousarray(binary[order]), [int(i) + 1 for i in order])
+                    atomic_save_png(out_dir / "overlays" / f"{name}.png", drawn)
+            atomic_write_json(out_dir / ANNOTATIONS_FILE, document)
+    except OSError as exc:
+        remove_if_new_and_empty(out_dir, existed)
+        done = len(document["images"])
+        raise CliError(
+            f"cannot write {exc.filename or out_dir}: {exc.strerror or exc} ({done} image(s) complete in {out_dir})",
+            EXIT_RUNTIME,
+        ) from None
+    failed = document["info"]["skipped"]
+    print(f"wrote {total} mask(s) of {len(document['images'])} image(s) to {out_dir / ANNOTATIONS_FILE}")
+    if failed:
+        raise CliError(
+            f"{len(failed)} of {len(all_paths)} image(s) could not be read and were skipped "
+            f"({', '.join(Path(f['file_name']).name for f in failed)}); "
+            f"{ANNOTATIONS_FILE} lists the others and info.skipped the reasons",
+            EXIT_PARTIAL,
+        )
     return 0

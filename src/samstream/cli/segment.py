@@ -7,7 +7,24 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import CliError, add_model_arguments, autocast_context, load_model_from_args, parse_floats
+from .common import (
+    ATOMIC_LEFTOVERS,
+    EXIT_RUNTIME,
+    CliError,
+    add_max_pixels_argument,
+    add_model_arguments,
+    add_overwrite_argument,
+    autocast_context,
+    check_model_files,
+    check_output_dir,
+    device_from_args,
+    load_model_from_args,
+    model_config_from_args,
+    parse_floats,
+)
+
+#: What a run writes into --out (replaced by a run with --overwrite).
+OUTPUTS = (r"mask_\d+\.png", r"overlay\.png", r"scores\.json", ATOMIC_LEFTOVERS)
 
 
 def add_parser(sub) -> None:
@@ -21,7 +38,9 @@ def add_parser(sub) -> None:
         help="a click in pixels; LABEL 1 = foreground (default), 0 = background; repeatable",
     )
     p.add_argument("--box", metavar="X0,Y0,X1,Y1", help="a box in pixels")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--out", type=Path, required=True, help="output folder (new or empty; see --overwrite)")
+    add_overwrite_argument(p)
+    add_max_pixels_argument(p)
     mm = p.add_mutually_exclusive_group()
     mm.add_argument("--multimask", dest="multimask", action="store_true", default=None, help="return 3 masks")
     mm.add_argument("--single", dest="multimask", action="store_false", help="return 1 mask")
@@ -50,19 +69,30 @@ def run(args: argparse.Namespace) -> int:
     from ..image.predictor import ImagePredictor
     from ..image.transforms import load_image
     from ..io.atomic import atomic_save_png, atomic_write_json
-    from ..io.overlay import overlay_masks
+    from ..io.overlay import PromptMarks, draw_prompts, overlay_masks
+    from ..prompts import check_boxes, check_boxes_in_image, check_points_in_image
 
+    # everything that can be checked is checked before the model loads
     points, labels, box = _parse_prompt(args)
+    check_model_files(args)
+    device_from_args(args)
+    model_config_from_args(args)
     try:
-        image = load_image(args.image)
+        image = load_image(args.image, max_pixels=args.max_pixels)
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
     if image.dtype != np.uint8:
         image = (image * 255.0 + 0.5).astype(np.uint8)
     h, w = image.shape[:2]
-    for x, y in points if points is not None else []:
-        if not (0 <= x < w and 0 <= y < h):
-            raise CliError(f"--point {x:g},{y:g} is outside the {w}x{h} image")
+    try:
+        if points is not None:
+            check_points_in_image(points, w, h, name="--point")
+        if box is not None:
+            check_boxes_in_image(check_boxes(box, name="--box"), w, h, name="--box")
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    check_output_dir(args.out, flag="--out", inputs=[args.image], overwrite=args.overwrite, earlier_outputs=OUTPUTS)
+
     model = load_model_from_args(args)
     predictor = ImagePredictor(model)
     multimask = args.multimask if args.multimask is not None else (box is None and len(labels if labels is not None else []) == 1)
@@ -73,24 +103,33 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise CliError(str(exc)) from None
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    for i, mask in enumerate(result.masks):
-        atomic_save_png(args.out / f"mask_{i}.png", mask.astype(np.uint8) * 255)
     best = result.best
-    overlay = overlay_masks(image, result.masks[best : best + 1], [1])
-    atomic_save_png(args.out / "overlay.png", overlay)
-    atomic_write_json(
-        args.out / "scores.json",
-        {
-            "image": str(args.image),
-            "scores": [float(s) for s in result.scores],
-            "best": best,
-            "masks": [f"mask_{i}.png" for i in range(len(result.masks))],
-            "points": None if points is None else points.tolist(),
-            "labels": None if labels is None else labels.tolist(),
-            "box": None if box is None else box.tolist(),
-        },
-        indent=2,
+    marks = PromptMarks(
+        points if points is not None else np.zeros((0, 2)),
+        labels if labels is not None else np.zeros((0,), dtype=np.int64),
+        box[None] if box is not None else np.zeros((0, 4)),
+        box_obj_ids=(1,) if box is not None else (),
     )
+    overlay = draw_prompts(overlay_masks(image, result.masks[best : best + 1], [1]), marks)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for i, mask in enumerate(result.masks):
+            atomic_save_png(args.out / f"mask_{i}.png", mask.astype(np.uint8) * 255)
+        atomic_save_png(args.out / "overlay.png", overlay)
+        atomic_write_json(
+            args.out / "scores.json",
+            {
+                "image": str(args.image),
+                "scores": [float(s) for s in result.scores],
+                "best": best,
+                "masks": [f"mask_{i}.png" for i in range(len(result.masks))],
+                "points": None if points is None else points.tolist(),
+                "labels": None if labels is None else labels.tolist(),
+                "box": None if box is None else box.tolist(),
+            },
+            indent=2,
+        )
+    except OSError as exc:
+        raise CliError(f"--out {args.out}: cannot write {exc.filename or ''}: {exc.strerror or exc}", EXIT_RUNTIME) from None
     print(f"wrote {len(result.masks)} mask(s), scores.json and overlay.png to {args.out} (best: mask_{best}.png, score {result.scores[best]:.3f})")
     return 0

@@ -8,9 +8,32 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import CliError, EXIT_RUNTIME, add_model_arguments, autocast_context, load_model_from_args, parse_floats
+from .common import (
+    ATOMIC_LEFTOVERS,
+    EXIT_NOTHING_FOUND,
+    EXIT_RUNTIME,
+    CliError,
+    add_max_pixels_argument,
+    add_model_arguments,
+    add_overwrite_argument,
+    autocast_context,
+    check_model_files,
+    check_output_dir,
+    device_from_args,
+    load_model_from_args,
+    model_config_from_args,
+    parse_floats,
+    remove_if_new_and_empty,
+)
 
 FORMAT_OUTPUTS = {"png": "", "palette": "", "rle": "masks.rle.jsonl", "mp4": "overlay.mp4"}
+
+#: What a run of any format writes into --output-dir (replaced by a run with --overwrite):
+#: png's object folders, palette's frame PNGs, the RLE file, the video (also unfinished).
+EARLIER_OUTPUTS = (r"\d{3,}", r"\d{5,}\.png", r"masks\.rle\.jsonl", r"overlay\.mp4(\.partial)?", ATOMIC_LEFTOVERS)
+
+#: Object ids each format can store.
+_PALETTE_IDS = range(1, 256)
 
 
 @dataclass
@@ -34,8 +57,16 @@ def add_parser(sub) -> None:
         help="a click in pixels on a frame; OBJ defaults to 1, LABEL to 1 (0 = background); repeatable",
     )
     p.add_argument("--box", action="append", default=[], metavar="FRAME:X0,Y0,X1,Y1[:OBJ]", help="a box; repeatable")
-    p.add_argument("--mask", action="append", default=[], metavar="FRAME:PNG[:OBJ]", help="a mask image; repeatable")
-    p.add_argument("--output-dir", type=Path, required=True, help="output folder")
+    p.add_argument(
+        "--mask",
+        action="append",
+        default=[],
+        metavar="FRAME:PNG[:OBJ]",
+        help="a mask image; the path may contain ':' (C:\\m.png), a last ':<digits>' is OBJ; repeatable",
+    )
+    p.add_argument("--output-dir", type=Path, required=True, help="output folder (new or empty; see --overwrite)")
+    add_overwrite_argument(p)
+    add_max_pixels_argument(p)
     p.add_argument(
         "--format",
         choices=sorted(FORMAT_OUTPUTS),
@@ -114,48 +145,96 @@ def parse_prompts(args: argparse.Namespace) -> dict[tuple[int, int], FramePrompt
             raise CliError(f"--box {text!r}: object {obj} already has a box on frame {frame}")
         p.box = box
     for text in args.mask:
-        parts = _split(text, "--mask", (2, 3))
-        frame = _int(parts[0], "--mask", "FRAME", text)
-        obj = _int(parts[2], "--mask", "OBJ", text) if len(parts) > 2 else 1
+        frame, path, obj = parse_mask_flag(text)
         p = prompts.setdefault((frame, obj), FramePrompt())
         if p.points or p.box is not None:
             raise CliError(f"--mask {text!r}: object {obj} on frame {frame} already has clicks or a box")
-        p.mask_path = Path(parts[1])
+        p.mask_path = path
     if not prompts:
         raise CliError("give at least one --point, --box or --mask")
     return prompts
 
 
-def _load_mask(path: Path, height: int, width: int) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+def parse_mask_flag(text: str) -> tuple[int, Path, int]:
+    """``FRAME:PNG[:OBJ]`` -> (frame, path, obj).  The path may contain ``:`` (``C:\\m.png``):
+    the first ``:`` ends FRAME, and a last ``:`` followed only by digits starts OBJ."""
+    frame_text, sep, rest = text.partition(":")
+    if not sep or not rest:
+        raise CliError(f"--mask {text!r}: expected the form {_FORMS['--mask']}")
+    frame = _int(frame_text, "--mask", "FRAME", text)
+    head, sep, tail = rest.rpartition(":")
+    if sep and head and tail.isdigit():
+        return frame, Path(head), int(tail)
+    return frame, Path(rest), 1
+
+
+def _check_ids_for_format(args: argparse.Namespace, prompts) -> None:
+    """The object ids the chosen format cannot store, refused before anything runs."""
+    if args.format != "palette":
+        return
+    bad = sorted({obj for _, obj in prompts if obj not in _PALETTE_IDS})
+    if bad:
+        raise CliError(
+            f"--format palette stores object ids 1..255 in 8-bit PNGs (0 is background), got object id(s) "
+            f"{', '.join(map(str, bad))}: renumber them or use --format png or rle"
+        )
+    if args.everything and args.max_objects > len(_PALETTE_IDS):
+        raise CliError(f"--format palette stores at most 255 objects: use --max-objects 255 or less, or --format png")
+
+
+def _prompt_marks(prompts) -> dict:
+    """frame -> the clicks and boxes given on it (drawn on the overlay video)."""
+    from ..io.overlay import PromptMarks
+
+    marks: dict = {}
+    for (frame, obj), p in sorted(prompts.items()):
+        one = PromptMarks(
+            np.asarray(p.points, dtype=np.float64).reshape(-1, 2),
+            np.asarray(p.labels, dtype=np.int64),
+            np.asarray([p.box] if p.box is not None else [], dtype=np.float64).reshape(-1, 4),
+            (obj,) * len(p.points),
+            (obj,) if p.box is not None else (),
+        )
+        marks[frame] = marks[frame].merged(one) if frame in marks else one
+    return marks
+
+
+def _load_mask(path: Path, height: int, width: int, max_pixels: int) -> np.ndarray:
+    from ..image.transforms import ImageTooLargeError, open_image
 
     if not path.is_file():
         raise CliError(f"--mask: file not found: {path}")
     try:
-        with Image.open(path) as img:
+        with open_image(path, max_pixels=max_pixels) as img:
             arr = np.asarray(img.convert("L"))
-    except (UnidentifiedImageError, OSError) as exc:
+    except ImageTooLargeError as exc:
+        raise CliError(f"--mask: {exc}") from None
+    except (OSError, ValueError) as exc:
         raise CliError(f"--mask: cannot read {path}: {exc}") from None
     if arr.shape != (height, width):
         raise CliError(f"--mask {path}: mask is {arr.shape[1]}x{arr.shape[0]} but the video is {width}x{height}")
     return arr > 0
 
 
-def _validate(prompts, num_frames: int | None, height: int, width: int) -> dict[tuple[int, int], np.ndarray]:
+def _validate(
+    prompts, num_frames: int | None, height: int, width: int, max_pixels: int
+) -> dict[tuple[int, int], np.ndarray]:
     """Check every prompt against the video before anything is written; load mask files."""
+    from ..prompts import check_boxes_in_image, check_points_in_image
+
     masks = {}
     for (frame, obj), p in prompts.items():
         if num_frames is not None and frame >= num_frames:
             raise CliError(f"prompt for object {obj} is on frame {frame}, but the video has {num_frames} frames (0..{num_frames - 1})")
-        for x, y in p.points:
-            if not (0 <= x < width and 0 <= y < height):
-                raise CliError(f"click {x:g},{y:g} on frame {frame} is outside the {width}x{height} video")
-        if p.box is not None:
-            x0, y0, x1, y1 = p.box
-            if x1 < 0 or y1 < 0 or x0 >= width or y0 >= height:
-                raise CliError(f"box {p.box} on frame {frame} lies outside the {width}x{height} video")
+        try:
+            if p.points:
+                check_points_in_image(np.asarray(p.points), width, height, name=f"--point on frame {frame}:")
+            if p.box is not None:
+                check_boxes_in_image(np.asarray([p.box], dtype=np.float64), width, height, name=f"--box on frame {frame}:")
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
         if p.mask_path is not None:
-            masks[(frame, obj)] = _load_mask(p.mask_path, height, width)
+            masks[(frame, obj)] = _load_mask(p.mask_path, height, width, max_pixels)
     return masks
 
 
@@ -193,19 +272,40 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--stream processes frames as they come: it cannot be combined with --reverse")
     if args.format == "mp4" and args.reverse:
         raise CliError("--format mp4 writes frames in playing order: it cannot be combined with --reverse")
-    model = load_model_from_args(args, for_video=True)
+    _check_ids_for_format(args, prompts)
+    if args.everything:
+        _everything_options(args)
+    # the config, device, output folder and video are checked before the model loads
+    check_model_files(args)
+    device_from_args(args)
+    config = model_config_from_args(args)
+    existed = check_output_dir(
+        args.output_dir, flag="--output-dir", inputs=[args.video], overwrite=args.overwrite, earlier_outputs=EARLIER_OUTPUTS
+    )
     try:
-        source = open_frame_source(args.video, model.image_size)
+        source = open_frame_source(args.video, config.image_size, max_pixels=args.max_pixels)
     except (FileNotFoundError, FrameSourceError, ValueError, TypeError) as exc:
         raise CliError(str(exc)) from None
     n, height, width = source.num_frames, source.video_height, source.video_width
-    mask_prompts = _validate(prompts, n, height, width)
+    mask_prompts = _validate(prompts, n, height, width, args.max_pixels)
+    model = load_model_from_args(args, for_video=True)
     options = VideoPredictorOptions(fill_hole_area=args.fill_hole_area)
 
     out_name = FORMAT_OUTPUTS[args.format]
     output = args.output_dir / out_name if out_name else args.output_dir
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    writer = make_writer(args.format, output, video_height=height, video_width=width, fps=source.fps or 25.0, frames=source)
+    try:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        writer = make_writer(
+            args.format,
+            output,
+            video_height=height,
+            video_width=width,
+            fps=source.fps or 25.0,
+            frames=source,
+            marks=_prompt_marks(prompts),
+        )
+    except OSError as exc:
+        raise CliError(f"--output-dir {args.output_dir}: cannot write: {exc.strerror or exc}", EXIT_RUNTIME) from None
     written = 0
     try:
         with writer, autocast_context(args):
@@ -255,7 +355,24 @@ def run(args: argparse.Namespace) -> int:
                     writer.write(frame_idx, obj_ids, (logits[:, 0] > 0).cpu().numpy())
                     written += 1
     except (FrameSourceError, ValueError, IndexError, KeyError) as exc:
+        remove_if_new_and_empty(args.output_dir, existed)
         raise CliError(f"{exc} ({written} frames were written completely to {args.output_dir})", EXIT_RUNTIME) from None
+    except OSError as exc:
+        remove_if_new_and_empty(args.output_dir, existed)
+        where = exc.filename or args.output_dir
+        raise CliError(
+            f"cannot write {where}: {exc.strerror or exc} ({written} frames were written completely to {args.output_dir})",
+            EXIT_RUNTIME,
+        ) from None
+    if args.everything and written == 0:
+        remove_if_new_and_empty(args.output_dir, existed)
+        every = f"every {args.detect_every} frames" if args.detect_every else "on the first frame"
+        raise CliError(
+            f"--everything found no object ({every}, --pred-iou-thresh {args.pred_iou_thresh:g}, "
+            f"--stability-score-thresh {args.stability_score_thresh:g}): nothing was written; "
+            "lower the thresholds or use --detect-every",
+            EXIT_NOTHING_FOUND,
+        )
     if not args.everything:
         print(f"tracked {len({obj for _, obj in prompts})} object(s) over {written} frames -> {output}")
     else:
@@ -263,20 +380,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _everything_tracker(args: argparse.Namespace, model, options):
-    from ..image.automatic import AutomaticMaskConfig, AutomaticMaskGenerator
-    from ..video.everything import DiscoveryOptions, EverythingTracker
-    from ..video.predictor import VideoPredictor
+def _everything_options(args: argparse.Namespace):
+    """The generator config and discovery options of --everything, checked (before the model loads)."""
+    from ..image.automatic import AutomaticMaskConfig
+    from ..video.everything import DiscoveryOptions
 
     try:
         config = AutomaticMaskConfig(
             points_per_side=args.points_per_side,
             pred_iou_thresh=args.pred_iou_thresh,
             stability_score_thresh=args.stability_score_thresh,
+            max_image_megapixels=args.max_pixels / 1e6,
         )
         discovery = DiscoveryOptions(
             detect_every=args.detect_every, new_object_iou=args.new_object_iou, max_objects=args.max_objects
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    return config, discovery
+
+
+def _everything_tracker(args: argparse.Namespace, model, options):
+    from ..image.automatic import AutomaticMaskGenerator
+    from ..video.everything import EverythingTracker
+    from ..video.predictor import VideoPredictor
+
+    config, discovery = _everything_options(args)
     return EverythingTracker(VideoPredictor(model, options), AutomaticMaskGenerator(model, config), discovery)

@@ -14,7 +14,10 @@ There are two resize recipes, because the reference uses two and parity needs bo
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -28,17 +31,82 @@ _MEAN_CHW = torch.tensor(IMAGENET_MEAN, dtype=torch.float32)[:, None, None]  # (
 _STD_CHW = torch.tensor(IMAGENET_STD, dtype=torch.float32)[:, None, None]  # (3, 1, 1)
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file as RGB uint8 [H, W, 3] (grayscale, palette, RGBA and 16-bit converted)."""
+#: Default pixel limit for every image and frame read from a file (64 megapixels): an RGB image
+#: of that size takes 192 MB as uint8, and the model's float copies several times more.
+DEFAULT_MAX_PIXELS = 64_000_000
+
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+class ImageTooLargeError(ValueError):
+    """An image above the pixel limit (``max_pixels``); the message says how to process it anyway."""
+
+    def __init__(self, name: str, width: int, height: int, max_pixels: int) -> None:
+        self.width, self.height, self.max_pixels = width, height, max_pixels
+        pixels = width * height
+        need_gb = pixels * 3 * 4 * 4 / 1e9  # float32 RGB plus a few full-size copies
+        super().__init__(
+            f"{name} is {width}x{height} = {pixels / 1e6:.1f} megapixels, above the limit of "
+            f"{max_pixels / 1e6:.1f} megapixels (--max-pixels {max_pixels}); working on it at full size "
+            f"would need about {need_gb:.1f} GB. Downscale it, or cut it into tiles below the limit and "
+            f"process each tile (large satellite or slide images), or raise --max-pixels if this machine "
+            f"has the memory"
+        )
+
+
+def check_max_pixels(max_pixels: int) -> int:
+    """``max_pixels`` as an int, or a ValueError naming it when it is not a positive int."""
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or int(max_pixels) <= 0:
+        raise ValueError(f"max_pixels must be a positive int, got {max_pixels!r}")
+    return int(max_pixels)
+
+
+@contextlib.contextmanager
+def open_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[Image.Image]:
+    """Open an image file lazily (header only) after checking its size against ``max_pixels``.
+
+    PIL's own decompression-bomb guard is replaced by this limit while the header is read, so
+    a huge image gets :class:`ImageTooLargeError` with its real size (never PIL's
+    ``DecompressionBombError``).  Unreadable files raise ``ValueError`` naming the file.
+    """
     path = Path(path)
+    limit = check_max_pixels(max_pixels)
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
     try:
-        with Image.open(path) as img:
-            img.load()
-            return to_rgb_array(img, name=str(path))
-    except (UnidentifiedImageError, OSError) as exc:
+        with _PIL_LIMIT_LOCK:
+            previous = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None  # the size is checked below, with the caller's limit
+            try:
+                image = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = previous
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ValueError(f"cannot read image file {path}: {exc}") from None
+    with image:
+        width, height = image.size
+        if width * height > limit:
+            raise ImageTooLargeError(f"image {path}", width, height, limit)
+        yield image
+
+
+def read_image_size(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) of an image file from its header, checked against ``max_pixels``."""
+    with open_image(path, max_pixels=max_pixels) as image:
+        return image.size
+
+
+def load_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read an image file as RGB uint8 [H, W, 3] (grayscale, palette, RGBA and 16-bit converted).
+
+    Images above ``max_pixels`` raise :class:`ImageTooLargeError` before any pixel is decoded.
+    """
+    with open_image(path, max_pixels=max_pixels) as img:
+        try:
+            img.load()
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise ValueError(f"cannot read image file {path}: {exc}") from None
+        return to_rgb_array(img, name=str(path))
 
 
 def to_rgb_array(image, name: str = "image") -> np.ndarray:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import colorsys
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-__all__ = ["object_color", "overlay_masks", "as_bool_masks", "as_obj_ids"]
+__all__ = ["object_color", "overlay_masks", "as_bool_masks", "as_obj_ids", "PromptMarks", "draw_prompts"]
 
 
 def object_color(obj_id: int) -> tuple[int, int, int]:
@@ -84,3 +84,60 @@ def overlay_masks(
         color = np.asarray(object_color(obj_id), dtype=np.float32)
         output[mask] = output[mask] * (1.0 - alpha) + color * alpha
     return np.clip(np.rint(output), 0, 255).astype(np.uint8)
+
+
+#: Colors of the clicks drawn by :func:`draw_prompts`: foreground green, background red.
+FOREGROUND_COLOR: tuple[int, int, int] = (0, 220, 0)
+BACKGROUND_COLOR: tuple[int, int, int] = (230, 0, 0)
+
+
+class PromptMarks(NamedTuple):
+    """What the user asked for on one image or frame, in its pixels.
+
+    ``points`` [N, 2] (x, y) with ``labels`` [N] (1 foreground, 0 background), ``boxes`` [B, 4]
+    (x0, y0, x1, y1), and the object id each point / box belongs to (it picks the box color).
+    """
+
+    points: np.ndarray
+    labels: np.ndarray
+    boxes: np.ndarray
+    point_obj_ids: tuple[int, ...] = ()
+    box_obj_ids: tuple[int, ...] = ()
+
+    @classmethod
+    def empty(cls) -> "PromptMarks":
+        return cls(np.zeros((0, 2)), np.zeros((0,), dtype=np.int64), np.zeros((0, 4)))
+
+    def merged(self, other: "PromptMarks") -> "PromptMarks":
+        """Both sets of marks together (for several objects on one frame)."""
+        return PromptMarks(
+            np.concatenate([self.points, other.points]),
+            np.concatenate([self.labels, other.labels]),
+            np.concatenate([self.boxes, other.boxes]),
+            self.point_obj_ids + other.point_obj_ids,
+            self.box_obj_ids + other.box_obj_ids,
+        )
+
+
+def draw_prompts(rgb: np.ndarray, marks: PromptMarks) -> np.ndarray:
+    """Draw clicks (filled discs, green = foreground, red = background, white rim) and boxes
+    (outlines in their object's color, see :func:`object_color`) on a copy of ``rgb`` (H, W, 3) uint8."""
+    from PIL import Image, ImageDraw
+
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"rgb must be a (H, W, 3) uint8 array, got shape={getattr(rgb, 'shape', None)}")
+    height, width = rgb.shape[:2]
+    image = Image.fromarray(np.ascontiguousarray(rgb))
+    draw = ImageDraw.Draw(image)
+    line = max(1, round(min(height, width) / 200))
+    radius = max(3, round(min(height, width) / 80))
+    box_ids = marks.box_obj_ids or (1,) * len(marks.boxes)
+    for (x0, y0, x1, y1), obj_id in zip(np.asarray(marks.boxes, dtype=np.float64).tolist(), box_ids):
+        # clip to a little outside the frame so huge boxes draw as frame-sized outlines
+        x0, x1 = (min(max(v, -line), width + line) for v in (x0, x1))
+        y0, y1 = (min(max(v, -line), height + line) for v in (y0, y1))
+        draw.rectangle((x0, y0, x1, y1), outline=object_color(obj_id), width=line + 1)
+    for (x, y), label in zip(np.asarray(marks.points, dtype=np.float64).tolist(), np.asarray(marks.labels).tolist()):
+        fill = FOREGROUND_COLOR if int(label) == 1 else BACKGROUND_COLOR
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=fill, outline=(255, 255, 255), width=line)
+    return np.asarray(image).copy()

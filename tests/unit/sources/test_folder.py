@@ -78,3 +78,18 @@ def test_folder_errors(tmp_path: Path, frames: np.ndarray) -> None:
     source = FolderFrameSource(truncated, IMAGE_SIZE)
     with pytest.raises(FrameDecodeError, match="1.png"):
         source.get(1)
+
+
+def test_frames_above_the_pixel_limit_are_refused_before_decoding(tmp_path):
+    from fake_images import fake_png
+
+    from samstream.image.transforms import ImageTooLargeError
+    from samstream.video.sources import open_frame_source
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t in range(3):
+        fake_png(folder / f"{t:05d}.png", 300, 200)
+    with pytest.raises(ImageTooLargeError, match=r"00000.png is 300x200 = 0.1 megapixels.*--max-pixels 50000"):
+        open_frame_source(folder, 64, max_pixels=50_000)
+    assert open_frame_source(folder, 64).num_frames == 3

@@ -18,9 +18,11 @@ Formats (see :func:`make_writer`):
 Crash safety: PNG and JSON files are written with :mod:`samstream.io.atomic`
 (temp file + ``os.replace``), so after an interruption every file on disk is
 complete.  JSON-lines files are appended one whole frame per ``write`` system
-call; :func:`read_coco_rle` ignores a torn last line.  A video cannot be
-finalized incrementally, so :class:`OverlayVideoWriter` encodes into
-``<path>.partial`` and renames it to ``<path>`` on :meth:`~MaskWriter.close`.
+call; :func:`read_coco_rle` ignores a torn last line.  :class:`OverlayVideoWriter`
+encodes a fragmented MP4 (one fragment per second) into ``<path>.partial`` and
+renames it to ``<path>`` on :meth:`~MaskWriter.close` (also after Ctrl-C / SIGTERM
+through :meth:`~MaskWriter.abort`); a process killed outright leaves the
+``.partial`` file, which plays up to its last complete fragment.
 """
 
 from .base import MaskWriter

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
+from ..overlay import PromptMarks
 from .base import MaskWriter, PathLike
 from .palette import PalettePngWriter
 from .png import PerObjectPngWriter
@@ -26,6 +27,7 @@ def make_writer(
     fps: float | None = None,
     frames: RgbFrameProvider | Callable[[int], np.ndarray] | None = None,
     alpha: float = 0.5,
+    marks: Mapping[int, PromptMarks] | None = None,
 ) -> MaskWriter:
     """Create the writer for ``format`` (one of :data:`WRITER_FORMATS`).
 
@@ -33,7 +35,7 @@ def make_writer(
     * ``"rle"``: ``output`` is a ``.json`` / ``.jsonl`` file; needs ``video_height`` and
       ``video_width`` (taken from ``frames`` when it is a frame source);
     * ``"mp4"``: ``output`` is a video file; needs ``frames`` and ``fps`` (taken
-      from ``frames.fps`` when available).
+      from ``frames.fps`` when available); ``marks`` are the prompts drawn on their frames.
     """
     if format not in WRITER_FORMATS:
         raise ValueError(f"unknown writer format {format!r}; valid formats are: {', '.join(WRITER_FORMATS)}")
@@ -52,4 +54,4 @@ def make_writer(
     rate = fps if fps is not None else getattr(frames, "fps", None)
     if rate is None:
         raise ValueError("format 'mp4' needs fps (the frame source does not know its frame rate)")
-    return OverlayVideoWriter(output, rate, frames, alpha=alpha)
+    return OverlayVideoWriter(output, rate, frames, alpha=alpha, marks=marks)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..overlay import overlay_masks
+from ..overlay import PromptMarks, draw_prompts, overlay_masks
 from .base import MaskWriter, PathLike
 
 __all__ = ["OverlayVideoWriter", "RgbFrameProvider"]
@@ -47,12 +47,20 @@ class OverlayVideoWriter(MaskWriter):
     complete, shorter video (the partial file is deleted only if that fails).  If no
     frame was written, no file is created.
 
+    MP4 / MOV output is fragmented (``frag_keyframe+empty_moov+default_base_moof``)
+    with a keyframe every ``keyframe_seconds`` and no encoder delay, and each fragment
+    is flushed to disk as it is finished: a process killed outright (``kill -9``, power
+    loss of the page cache aside) leaves a ``.partial`` file that plays up to its last
+    fragment, losing at most about ``keyframe_seconds`` of frames.
+
     Args:
         path: output video (``.mp4``; ``.mov`` / ``.mkv`` also work).
         fps: frame rate of the output.
         frames: a frame source (``get_rgb``) or a callable ``frame_idx -> (H, W, 3) uint8``.
         alpha: mask opacity.
         codec: force an encoder name (default: libx264, else mpeg4).
+        marks: prompts to draw per frame index (clicks and boxes, :func:`draw_prompts`).
+        keyframe_seconds: distance between keyframes, i.e. between flushed fragments.
     """
 
     def __init__(
@@ -63,6 +71,8 @@ class OverlayVideoWriter(MaskWriter):
         *,
         alpha: float = 0.5,
         codec: str | None = None,
+        marks: Mapping[int, PromptMarks] | None = None,
+        keyframe_seconds: float = 1.0,
     ) -> None:
         super().__init__()
         try:
@@ -86,6 +96,10 @@ class OverlayVideoWriter(MaskWriter):
         self.partial_path = self.path.with_name(self.path.name + ".partial")
         self.fps = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
         self.alpha = float(alpha)
+        if not (isinstance(keyframe_seconds, (int, float)) and keyframe_seconds > 0):
+            raise ValueError(f"keyframe_seconds must be a positive number, got {keyframe_seconds!r}")
+        self.keyframe_interval = max(1, round(float(self.fps) * float(keyframe_seconds)))  # frames
+        self.marks: dict[int, PromptMarks] = dict(marks or {})
         self.codec = codec if codec is not None else _pick_codec(av)
         self._container: Any = None
         self._stream: Any = None
@@ -95,16 +109,29 @@ class OverlayVideoWriter(MaskWriter):
         av = self._av
         self.partial_path.parent.mkdir(parents=True, exist_ok=True)
         container_format = _CONTAINER_FORMATS.get(self.path.suffix.lower(), "mp4")
+        # fragmented MP4: every keyframe starts a fragment that is complete on disk once written
+        # (flush_packets: FFmpeg hands every write to the OS at once, so kill -9 cannot lose it)
+        options = {"flush_packets": "1"}
+        if container_format in ("mp4", "mov"):
+            options["movflags"] = "frag_keyframe+empty_moov+default_base_moof"
         try:
-            container = av.open(str(self.partial_path), mode="w", format=container_format)
+            container = av.open(str(self.partial_path), mode="w", format=container_format, options=options)
             stream = container.add_stream(self.codec, rate=self.fps)
         except (av.FFmpegError, ValueError) as error:
             raise RuntimeError(f"cannot create video '{self.partial_path}' with codec {self.codec}: {error}") from None
         stream.width = width + width % 2
         stream.height = height + height % 2
         stream.pix_fmt = "yuv420p"
+        stream.codec_context.gop_size = self.keyframe_interval
         if self.codec == "libx264":
-            stream.options = {"crf": "18", "preset": "veryfast"}
+            # zerolatency: no lookahead or B-frames, so each frame's packet comes out at once;
+            # keyint/scenecut pin the keyframes (and hence the fragments) to the interval
+            stream.options = {
+                "crf": "18",
+                "preset": "veryfast",
+                "tune": "zerolatency",
+                "x264-params": f"keyint={self.keyframe_interval}:min-keyint={self.keyframe_interval}:scenecut=0",
+            }
         else:
             stream.bit_rate = max(1_000_000, int(stream.width * stream.height * float(self.fps) * 0.5))
         self._container, self._stream, self._size = container, stream, (height, width)
@@ -125,12 +152,14 @@ class OverlayVideoWriter(MaskWriter):
         elif rgb.shape[:2] != self._size:
             raise ValueError(f"RGB frame {frame_idx} is {rgb.shape[:2]} (H, W), earlier frames were {self._size}")
         blended = overlay_masks(rgb, masks, obj_ids, alpha=self.alpha)
+        if frame_idx in self.marks:
+            blended = draw_prompts(blended, self.marks[frame_idx])
         height, width = blended.shape[:2]
         if height % 2 or width % 2:
             blended = np.pad(blended, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(blended), format="rgb24")
         for packet in self._stream.encode(frame):
-            self._container.mux(packet)
+            self._container.mux(packet)  # a keyframe packet closes the previous fragment
 
     def _finish(self) -> None:
         if self._container is None:

@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
-
+from ...image.transforms import DEFAULT_MAX_PIXELS, ImageTooLargeError, check_max_pixels, open_image
 from .base import DEFAULT_CACHE_SIZE, FrameDecodeError, FrameSource, FrameSourceError, PathLike, natural_sort_key
 
 __all__ = ["IMAGE_SUFFIXES", "FolderFrameSource"]
@@ -21,11 +20,20 @@ class FolderFrameSource(FrameSource):
     Files are ordered by :func:`natural_sort_key`; names starting with ``"."``
     (hidden / AppleDouble files) and sub-folders are ignored.  At construction
     every file's header is read (cheap) to check that all frames have the same
-    size; pixels are decoded on demand.
+    size and are within ``max_pixels`` (:class:`ImageTooLargeError` otherwise); pixels are
+    decoded on demand.
     """
 
-    def __init__(self, path: PathLike, image_size: int, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(
+        self,
+        path: PathLike,
+        image_size: int,
+        *,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
         super().__init__(image_size=image_size, cache_size=cache_size)
+        self.max_pixels = check_max_pixels(max_pixels)
         folder = Path(path)
         if not folder.exists():
             raise FileNotFoundError(f"frame folder not found: '{folder}'")
@@ -62,20 +70,23 @@ class FolderFrameSource(FrameSource):
     def _describe(self) -> str:
         return f"folder '{self.path}'"
 
-    @staticmethod
-    def _header_size(frame_path: Path) -> tuple[int, int]:
+    def _header_size(self, frame_path: Path) -> tuple[int, int]:
         try:
-            with Image.open(frame_path) as image:
+            with open_image(frame_path, max_pixels=self.max_pixels) as image:
                 return image.size
-        except (UnidentifiedImageError, OSError, ValueError) as error:
+        except ImageTooLargeError:
+            raise
+        except (OSError, ValueError) as error:
             raise FrameDecodeError(f"cannot read frame '{frame_path}': {error}") from None
 
     def _load_rgb(self, index: int) -> np.ndarray:
         frame_path = self.frame_paths[index]
         try:
-            with Image.open(frame_path) as image:
+            with open_image(frame_path, max_pixels=self.max_pixels) as image:
                 rgb = np.asarray(image.convert("RGB"))
-        except (UnidentifiedImageError, OSError, ValueError) as error:
+        except ImageTooLargeError:
+            raise
+        except (OSError, ValueError) as error:
             raise FrameDecodeError(f"cannot decode frame '{frame_path}': {error}") from None
         if rgb.shape[:2] != (self.video_height, self.video_width):
             raise FrameDecodeError(

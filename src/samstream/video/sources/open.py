@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ...image.transforms import DEFAULT_MAX_PIXELS, ImageTooLargeError, check_max_pixels
 from .array import ArrayFrameSource
 from .base import DEFAULT_CACHE_SIZE, DEFAULT_ITERABLE_WINDOW, FrameLike, FrameSource, FrameSourceError, PathLike
 from .folder import FolderFrameSource
@@ -29,6 +30,7 @@ def open_frame_source(
     *,
     cache_size: int = DEFAULT_CACHE_SIZE,
     max_cached: int = DEFAULT_ITERABLE_WINDOW,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> FrameSource:
     """Build the right :class:`FrameSource` for ``source``.
 
@@ -38,6 +40,9 @@ def open_frame_source(
     * any other iterable (generator, camera reader...) -> :class:`IterableFrameSource`
       (``max_cached`` sets its window);
     * an existing :class:`FrameSource` is returned as is (its ``image_size`` must match).
+
+    Frames read from files (a folder or a video file) above ``max_pixels`` raise
+    :class:`~samstream.image.transforms.ImageTooLargeError` before any frame is decoded.
     """
     if isinstance(source, FrameSource):
         if source.image_size != image_size:
@@ -48,9 +53,14 @@ def open_frame_source(
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if path.is_dir():
-            return FolderFrameSource(path, image_size, cache_size=cache_size)
+            return FolderFrameSource(path, image_size, cache_size=cache_size, max_pixels=max_pixels)
         if path.is_file():
-            return VideoFileFrameSource(path, image_size, cache_size=cache_size)
+            limit = check_max_pixels(max_pixels)
+            video = VideoFileFrameSource(path, image_size, cache_size=cache_size)
+            if video.video_width * video.video_height > limit:
+                video.close()
+                raise ImageTooLargeError(f"the frames of video '{path}'", video.video_width, video.video_height, limit)
+            return video
         if not path.exists():
             raise FileNotFoundError(f"video source not found: '{path}' (expected a video file or a frame folder)")
         raise FrameSourceError(f"video source '{path}' is neither a regular file nor a folder")
