@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from .layouts import VideoInput
-from .runner import InferenceConfig, ModelSpec, VideoOutcome, infer_video, is_complete, make_predictor
+from .runner import InferenceConfig, ModelSpec, VideoOutcome, infer_video, make_predictor, split_complete
 
 __all__ = ["run_dataset_ray", "actor_resources", "VideoActor"]
 
@@ -70,13 +70,7 @@ def run_dataset_ray(
 
     if actors < 1:
         raise ValueError(f"actors must be >= 1, got {actors}")
-    outcomes: dict[str, VideoOutcome] = {}
-    todo = []
-    for v in videos:
-        if is_complete(v, config):
-            outcomes[v.name] = VideoOutcome(video=v.name, status="skipped", frames=len(v.frame_names))
-        else:
-            todo.append(v)
+    outcomes, todo = split_complete(videos, config)
     started_here = False
     if todo:
         if not ray.is_initialized():

@@ -325,6 +325,18 @@ def _worker_video(video: VideoInput) -> VideoOutcome:
     )
 
 
+def split_complete(videos, config: InferenceConfig) -> tuple[dict[str, VideoOutcome], list]:
+    """(outcomes of the videos whose outputs are already complete, the videos still to run)."""
+    outcomes: dict[str, VideoOutcome] = {}
+    todo = []
+    for v in videos:
+        if is_complete(v, config):
+            outcomes[v.name] = VideoOutcome(video=v.name, status="skipped", frames=len(v.frame_names))
+        else:
+            todo.append(v)
+    return outcomes, todo
+
+
 def run_dataset(
     videos: Sequence[VideoInput],
     spec: ModelSpec,
@@ -344,13 +356,7 @@ def run_dataset(
 
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    outcomes: dict[str, VideoOutcome] = {}
-    todo = []
-    for v in videos:
-        if is_complete(v, config):
-            outcomes[v.name] = VideoOutcome(video=v.name, status="skipped", frames=len(v.frame_names))
-        else:
-            todo.append(v)
+    outcomes, todo = split_complete(videos, config)
     total_frames = sum(len(v.frame_names) for v in todo)
     video_bar = tqdm(total=len(videos), initial=len(videos) - len(todo), desc="videos", unit="video", disable=not progress)
     frame_bar = tqdm(total=total_frames, desc="frames", unit="frame", disable=not progress, leave=False)

@@ -80,31 +80,12 @@ def atomic_output(path: PathLike, *, fsync: bool = False) -> Iterator[Path]:
 
 
 def atomic_write_bytes(path: PathLike, data: bytes, *, fsync: bool = False) -> None:
-    """Write ``data`` to ``path`` atomically, creating missing parent folders.
-
-    The new file gets the usual permissions (0o666 minus the umask), not the
-    0o600 of typical temporary files.
-    """
+    """Write ``data`` to ``path`` atomically, creating missing parent folders (the new file gets
+    the usual permissions, 0o666 minus the umask)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
-    target, temp = _temp_path_for(path)
-    folder = target.parent
-    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            if fsync:
-                os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
-        raise
-    if fsync:
-        _fsync_folder(folder)
+    with atomic_output(path, fsync=fsync) as temp:
+        temp.write_bytes(data)
 
 
 def _palette_bytes(palette: Sequence[int] | np.ndarray | bytes) -> bytes:

@@ -152,7 +152,7 @@ class Trainer:
         wrapped: nn.Module = model
         if self.dist.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            wrapped = nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+            wrapped = nn.parallel.DistributedDataParallel(model, device_ids=ids)
         micro = cfg.grad_accumulation
         loader = make_train_loader(
             cfg.data,
@@ -196,6 +196,10 @@ class Trainer:
                         f"step {step + 1}: the loss is {float(loss)} (clips {', '.join(batch.sources)}); "
                         f"the last good checkpoint is {resume if resume.is_file() else 'none yet'}"
                     )
+                if self.dist.world_size > 1:
+                    # every replica runs the same backward with every parameter in it, whatever the
+                    # clip's prompts left unused (else the gradient all-reduce waits forever)
+                    loss = loss + 0.0 * sum(p.sum() for p in model.parameters() if p.requires_grad)
                 if loss.requires_grad:  # a clip prompted by masks on every frame has nothing to learn from
                     loss.backward()
                 accumulated = terms if accumulated is None else accumulated + terms
