@@ -134,8 +134,9 @@ class MaskDecoder(nn.Module):
         high_res_features: list[torch.Tensor] | None = None,
         repeat_image: bool = False,
         context: ImageContext | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """All 4 masks: ([B, 4, 4h, 4w], iou [B, 4], mask tokens [B, 4, C], object scores [B, 1]).
+    ) -> DecoderOutput:
+        """All 4 masks as a :class:`DecoderOutput`: masks [B, 4, 4h, 4w], iou [B, 4], the mask
+        tokens [B, 4, C], object scores [B, 1].
 
         image_embeddings [B or 1, C, h, w] (repeated over the prompt batch when ``repeat_image``),
         image_pe [1, C, h, w], sparse [B, N, C], dense [B, C, h, w];
@@ -190,7 +191,7 @@ class MaskDecoder(nn.Module):
             object_scores = self.pred_obj_score_head(hs[:, 0, :])
         else:
             object_scores = 10.0 * iou.new_ones(iou.shape[0], 1)
-        return masks, iou, mask_tokens_out, object_scores
+        return DecoderOutput(masks, iou, mask_tokens_out, object_scores)
 
     def forward(
         self,
@@ -203,7 +204,7 @@ class MaskDecoder(nn.Module):
         repeat_image: bool = False,
         context: ImageContext | None = None,
     ) -> DecoderOutput:
-        masks, iou, mask_tokens, object_scores = self.predict_all(
+        every = self.predict_all(
             image_embeddings,
             image_pe,
             sparse_prompt_embeddings,
@@ -212,6 +213,7 @@ class MaskDecoder(nn.Module):
             repeat_image,
             context,
         )
+        masks, iou, mask_tokens, object_scores = every.masks, every.iou, every.tokens, every.object_score_logits
         if multimask_output:
             masks, iou = masks[:, 1:], iou[:, 1:]
         elif self.dynamic_multimask_via_stability and not self.training:
