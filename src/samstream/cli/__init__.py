@@ -48,6 +48,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("eval", "eval"),
     Subcommand("benchmark-vos", "benchmark_vos"),
     Subcommand("train", "train"),
+    Subcommand("weights", "weights"),
 )
 
 

@@ -267,8 +267,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_model_from_args(args: argparse.Namespace, *, for_video: bool = False):
-    """Build the model the flags ask for; errors become :class:`CliError`."""
+def load_model_from_args(args: argparse.Namespace, *, for_video: bool = False, apply_postprocessing: bool = True):
+    """Build the model the flags ask for; errors become :class:`CliError`. Without
+    ``apply_postprocessing`` the model keeps its config as written (no inference-time extras)."""
     from ..build import build_model
     from ..checkpoint import CheckpointError
     from ..config import ConfigError
@@ -279,9 +280,11 @@ def load_model_from_args(args: argparse.Namespace, *, for_video: bool = False):
         if args.config is not None:
             if args.checkpoint is None:
                 raise CliError("--config needs --checkpoint (the weights that go with that config)")
-            return build_model(args.config, args.checkpoint, device=device, for_video=for_video)
+            return build_model(
+                args.config, args.checkpoint, device=device, for_video=for_video, apply_postprocessing=apply_postprocessing
+            )
         checkpoint = resolve_checkpoint(args.model, args.checkpoint)
-        return build_model(args.model, checkpoint, device=device, for_video=for_video)
+        return build_model(args.model, checkpoint, device=device, for_video=for_video, apply_postprocessing=apply_postprocessing)
     except CheckpointNotAvailableError as exc:
         raise CliError(str(exc), EXIT_NO_WEIGHTS) from None
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
