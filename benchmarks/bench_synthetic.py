@@ -111,13 +111,13 @@ def main() -> None:
     videos = [make_video(HELD_OUT + i, SyntheticVideoConfig(num_frames=args.frames)) for i in range(args.videos)]
     images = [make_image(HELD_OUT + 50_000 + i) for i in range(args.images)]
     composites = [make_video(HELD_OUT + 90_000 + i, real_composite_config(num_frames=args.frames)) for i in range(args.composites)]
-    report = {
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
-        "model": name,
-        "synthetic videos": video_scores(model, videos),
-        "synthetic images single-click mIoU": image_miou(model, images),
-        "real composites": video_scores(model, composites),
-    }
+    report = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads", "model": name}
+    if videos:
+        report["synthetic videos"] = video_scores(model, videos)
+    if images:
+        report["synthetic images single-click mIoU"] = image_miou(model, images)
+    if composites:
+        report["real composites"] = video_scores(model, composites)
     report["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(report, indent=2))
     if args.json:
