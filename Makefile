@@ -20,11 +20,11 @@ setup: $(BIN)/.installed
 # Official sam2.1_hiera_tiny weights when they can be had (cache, $$SAMSTREAM_CHECKPOINT or a
 # download); offline (exit code 3) it falls back to the random-weight parity model in shared/.
 demo: setup
-	@$(BIN)/samstream segment src/samstream/assets/cat.jpg --point 150,120 --model sam2.1_hiera_tiny --out $(DEMO_OUT); \
+	@$(BIN)/samstream segment src/samstream/assets/cat.jpg --point 150,120 --model sam2.1_hiera_tiny --out $(DEMO_OUT) --overwrite; \
 	rc=$$?; \
 	if [ $$rc -eq 3 ]; then \
 	  echo "demo: official weights unavailable here; using the random-weight parity model from $(PARITY) (masks are not meaningful)"; \
-	  $(BIN)/samstream segment src/samstream/assets/cat.jpg --point 150,120 --config $(PARITY)/model.yaml --checkpoint $(PARITY)/model.pt --out $(DEMO_OUT); \
+	  $(BIN)/samstream segment src/samstream/assets/cat.jpg --point 150,120 --config $(PARITY)/model.yaml --checkpoint $(PARITY)/model.pt --out $(DEMO_OUT) --overwrite; \
 	else exit $$rc; fi
 
 test: setup
