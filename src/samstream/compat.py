@@ -288,21 +288,11 @@ class SAM2VideoPredictor:
     def device(self) -> torch.device:
         return self.model.device
 
-    @property
-    def fill_hole_area(self) -> int:
-        return self._engine.options.fill_hole_area
-
-    @property
-    def non_overlap_masks(self) -> bool:
-        return self._engine.options.non_overlap_masks
-
-    @property
-    def clear_non_cond_mem_around_input(self) -> bool:
-        return self._engine.options.clear_non_cond_mem_around_input
-
-    @property
-    def add_all_frames_to_correct_as_cond(self) -> bool:
-        return self._engine.options.add_all_frames_to_correct_as_cond
+    def __getattr__(self, name: str):
+        """The reference's option attributes (``fill_hole_area``, ``non_overlap_masks``, ...)."""
+        if name in _VIDEO_OPTION_NAMES and "_engine" in self.__dict__:
+            return getattr(self._engine.options, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @classmethod
     def from_pretrained(cls, model_id: str, **kwargs) -> "SAM2VideoPredictor":
