@@ -16,8 +16,10 @@ from samstream.training.optim import (
 
 
 @pytest.fixture(scope="module")
-def model(parity_dir):
-    return build_model(parity_dir / "model.yaml")  # the tiny random-weight SAM2Model config
+def model():
+    from tiny import tiny_config
+
+    return build_model(tiny_config())  # random initial weights
 
 
 def test_every_parameter_in_exactly_one_group(model):
