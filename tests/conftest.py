@@ -1,4 +1,4 @@
-"""Shared test fixtures: where the parity fixtures live, a model built from them, and a tiny model built in code."""
+"""Shared test fixtures: where the parity fixtures live (for tests/parity only), and a tiny model built in code."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def expected(parity_dir):
 
 @pytest.fixture(scope="session")
 def parity_model(parity_dir):
-    """The fixture model, built like the reference's image builder (apply_postprocessing=True)."""
+    """The fixture model, built like the reference's image builder (apply_postprocessing=True); tests/parity only."""
     from samstream.build import build_model
 
     return build_model(parity_dir / "model.yaml", parity_dir / "model.pt")
@@ -59,3 +59,19 @@ def tiny_model():
 
     torch.manual_seed(0)
     return build_model(tiny_config())
+
+
+@pytest.fixture(scope="session")
+def tiny_model_files(tmp_path_factory):
+    """:func:`tiny.write_tiny_model`: the tiny model as YAML + seeded weights, as the CLI takes it."""
+    from tiny import write_tiny_model
+
+    return write_tiny_model(tmp_path_factory.mktemp("tiny_model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_file_model(tiny_model_files):
+    """The image model built from :func:`tiny_model_files` (like the reference's image builder)."""
+    from samstream.build import build_model
+
+    return build_model(tiny_model_files.config, tiny_model_files.checkpoint)

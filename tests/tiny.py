@@ -1,14 +1,21 @@
-"""A tiny SAM 2 config built in code, for unit and e2e tests that need some model (not the fixtures).
+"""A tiny SAM 2 model and test data built in code, for unit and e2e tests (only tests/parity use ../shared).
 
 Every size is the smallest the architecture allows so a forward pass takes milliseconds on CPU:
 a 4-stage Hiera with five blocks, 128-pixel input, 32 channels in the heads.
+
+:func:`write_tiny_model` writes that model as the CLI takes it (reference-format YAML plus
+``{"model": state_dict}`` weights); :func:`prompt_cases` and :func:`moving_clip` give images'
+prompts and a short video made from scikit-image's sample photographs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
-import yaml
+import numpy as np
+import torch
+from PIL import Image
 
 from samstream.config import (
     CXBlockConfig,
@@ -96,3 +103,118 @@ def tiny_config(*, image_size: int = IMAGE_SIZE) -> SAM2Config:
         use_mlp_for_obj_ptr_proj=True,
         binarize_mask_from_pts_for_mem_enc=True,
     )
+
+
+# --------------------------------------------------------------------------- the model as files
+
+#: how much every parameter is moved off its initial value (so none keeps a constant init)
+_PERTURB_STD = 0.02
+#: the mask hypernetworks' output layers are scaled by this, so that mask logits vary across pixels
+_HYPER_SCALE = 4.0
+#: added to the object-score head's output bias, so that prompted objects are present
+_OBJECT_BIAS = 2.0
+
+
+class TinyModelFiles(NamedTuple):
+    """A tiny model on disk, as ``samstream --config CONFIG --checkpoint CHECKPOINT`` takes it."""
+
+    config: Path  # reference-format YAML (``model:`` tree with ``_target_`` names)
+    checkpoint: Path  # ``{"model": state_dict}`` saved with torch.save
+
+    def cli_args(self) -> list[str]:
+        return ["--config", str(self.config), "--checkpoint", str(self.checkpoint)]
+
+
+def tiny_state_dict(config: SAM2Config, *, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Seeded random weights for ``config`` that make a usable test model: every parameter
+    perturbed, mask hypernetwork outputs scaled up, object-score head biased towards "present"."""
+    from samstream.modeling.sam2 import SAM2Model
+
+    torch.manual_seed(seed)
+    model = SAM2Model(config)
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().clone()
+        if tensor.is_floating_point():
+            tensor += _PERTURB_STD * torch.randn(tensor.shape, generator=generator)
+        if name.startswith("sam_mask_decoder.output_hypernetworks_mlps.") and ".layers.2." in name:
+            tensor *= _HYPER_SCALE
+        if name == "sam_mask_decoder.pred_obj_score_head.layers.2.bias":
+            tensor += _OBJECT_BIAS
+        state[name] = tensor
+    return state
+
+
+def write_tiny_model(folder: Path, *, seed: int = 0, image_size: int = IMAGE_SIZE) -> TinyModelFiles:
+    """Write ``folder/model.yaml`` (:func:`tiny_config`) and ``folder/model.pt`` (:func:`tiny_state_dict`)."""
+    from samstream.io.atomic import atomic_output
+    from samstream.training.model_yaml import write_reference_yaml
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = tiny_config(image_size=image_size)
+    files = TinyModelFiles(config=folder / "model.yaml", checkpoint=folder / "model.pt")
+    write_reference_yaml(files.config, config)
+    with atomic_output(files.checkpoint) as temp:
+        torch.save({"model": tiny_state_dict(config, seed=seed)}, temp)
+    return files
+
+
+# --------------------------------------------------------------------------- images, prompts, video
+
+
+def sample_image(name: str) -> np.ndarray:
+    """A scikit-image sample photograph as HWC uint8 RGB: "astronaut" (512x512) or "coffee" (400x600)."""
+    from skimage import data
+
+    if name not in ("astronaut", "coffee"):
+        raise ValueError(f"name: expected 'astronaut' or 'coffee', got {name!r}")
+    return np.ascontiguousarray(getattr(data, name)())
+
+
+def prompt_cases(height: int, width: int) -> list[dict]:
+    """Prompt-only predictor calls (SAM2ImagePredictor.predict keyword arguments) placed at fixed
+    fractions of an image: one click, a box, clicks with a box, a positive and a negative click."""
+
+    def xy(*fractions: float) -> list[float]:
+        return [f * (width if i % 2 == 0 else height) for i, f in enumerate(fractions)]
+
+    click = xy(0.45, 0.4)
+    return [
+        {"point_coords": [click], "point_labels": [1], "multimask_output": True},
+        {"box": xy(0.2, 0.15, 0.7, 0.8), "multimask_output": False},
+        {
+            "point_coords": [click, xy(0.6, 0.6), xy(0.25, 0.7)],
+            "point_labels": [1, 1, 0],
+            "box": xy(0.1, 0.1, 0.9, 0.9),
+            "multimask_output": True,
+        },
+        {"point_coords": [click, xy(0.3, 0.5)], "point_labels": [1, 0], "multimask_output": False},
+    ]
+
+
+def moving_clip(num_frames: int = 24, height: int = 136, width: int = 320) -> np.ndarray:
+    """A camera pan over the astronaut photograph: [T, H, W, 3] uint8, the window moving
+    4 pixels right and 2 down per frame."""
+    photo = sample_image("astronaut")
+    dx, dy, top = 4, 2, 150
+    if width + dx * (num_frames - 1) > photo.shape[1] or top + height + dy * (num_frames - 1) > photo.shape[0]:
+        raise ValueError(f"a {num_frames}-frame {width}x{height} pan does not fit in the {photo.shape[1]}x{photo.shape[0]} photo")
+    frames = [photo[top + dy * t : top + dy * t + height, dx * t : dx * t + width] for t in range(num_frames)]
+    return np.ascontiguousarray(np.stack(frames))
+
+
+def write_jpeg_folder(folder: Path, frames: np.ndarray) -> Path:
+    """Write frames [T, H, W, 3] as ``folder/00000.jpg`` ... (the reference's frame-folder layout)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for t, frame in enumerate(frames):
+        Image.fromarray(frame).save(folder / f"{t:05d}.jpg", quality=95)
+    return folder
+
+
+def read_jpeg_folder(folder: Path) -> np.ndarray:
+    """The frames of a JPEG folder, decoded: [T, H, W, 3] uint8."""
+    paths = sorted(Path(folder).glob("*.jpg"))
+    return np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths])

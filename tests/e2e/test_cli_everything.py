@@ -1,4 +1,4 @@
-"""``samstream everything`` end to end on a folder of two small images, with the fixture model."""
+"""``samstream everything`` end to end on a folder of two small images, with the tiny model."""
 
 from __future__ import annotations
 
@@ -24,16 +24,12 @@ def images(tmp_path_factory):
     return folder
 
 
-def _model_args(parity_dir) -> list[str]:
-    return ["--config", str(parity_dir / "model.yaml"), "--checkpoint", str(parity_dir / "model.pt")]
-
-
 FAST = ["--points-per-side", "3", "--pred-iou-thresh", "0", "--stability-score-thresh", "0"]
 
 
-def test_folder_to_coco_json_pngs_and_overlays(images, tmp_path, parity_dir, capsys):
+def test_folder_to_coco_json_pngs_and_overlays(images, tmp_path, tiny_model_files, capsys):
     out = tmp_path / "out"
-    code = main(["everything", str(images), "--output-dir", str(out), "--png", "--overlay", *FAST, *_model_args(parity_dir)])
+    code = main(["everything", str(images), "--output-dir", str(out), "--png", "--overlay", *FAST, *tiny_model_files.cli_args()])
     assert code == 0
     assert "annotations.json" in capsys.readouterr().out
 
@@ -71,26 +67,26 @@ def test_folder_to_coco_json_pngs_and_overlays(images, tmp_path, parity_dir, cap
     assert not list(out.rglob("*.tmp")), "atomic writes leave no temporary files"
 
 
-def test_single_image_without_extras(images, tmp_path, parity_dir):
+def test_single_image_without_extras(images, tmp_path, tiny_model_files):
     out = tmp_path / "single"
     code = main(["everything", str(images / "coffee.png"), "--output-dir", str(out), *FAST, "--points-per-side", "2",
-                 "--single-mask", *_model_args(parity_dir)])
+                 "--single-mask", *tiny_model_files.cli_args()])
     assert code == 0
     doc = json.loads((out / "annotations.json").read_text())
     assert len(doc["images"]) == 1 and len(doc["annotations"]) <= 4
     assert not (out / "masks").exists() and not (out / "overlays").exists()
 
 
-def test_errors(images, tmp_path, parity_dir, capsys):
+def test_errors(images, tmp_path, tiny_model_files, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert main(["everything", str(empty), "--output-dir", str(tmp_path / "o1"), *_model_args(parity_dir)]) == 2
+    assert main(["everything", str(empty), "--output-dir", str(tmp_path / "o1"), *tiny_model_files.cli_args()]) == 2
     assert "no images" in capsys.readouterr().err
 
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "bad.png").write_bytes(b"not a png")
-    assert main(["everything", str(broken), "--output-dir", str(tmp_path / "o2"), *_model_args(parity_dir)]) == 2
+    assert main(["everything", str(broken), "--output-dir", str(tmp_path / "o2"), *tiny_model_files.cli_args()]) == 2
     assert "bad.png" in capsys.readouterr().err
 
     assert main(["everything", str(tmp_path / "missing.png"), "--output-dir", str(tmp_path / "o3")]) == 2

@@ -1,15 +1,15 @@
-"""``samstream track`` end to end on 6 frames of the fixture video with the fixture model."""
+"""``samstream track`` end to end on a 6-frame clip made in the test, with the tiny model."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny import moving_clip, write_jpeg_folder
 
 from samstream.cli import main
 from samstream.io.writers import read_coco_rle
@@ -31,16 +31,14 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def video(parity_dir, tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("video")
-    for p in sorted((parity_dir / "video").glob("*.jpg"))[:FRAMES]:
-        shutil.copy(p, folder / p.name)
-    return folder
+def video(tmp_path_factory) -> Path:
+    """A folder of FRAMES JPEGs, W x H."""
+    return write_jpeg_folder(tmp_path_factory.mktemp("video"), moving_clip(FRAMES, H, W))
 
 
 @pytest.fixture(scope="module")
-def model_args(parity_dir) -> list[str]:
-    return ["--config", str(parity_dir / "model.yaml"), "--checkpoint", str(parity_dir / "model.pt")]
+def model_args(tiny_model_files) -> list[str]:
+    return tiny_model_files.cli_args()
 
 
 def run(video: Path, out: Path, model_args: list[str], *extra: str) -> int:
@@ -90,12 +88,12 @@ def test_png_format(png_run):
     assert any(m.any() for m in png_run[1].values()) and any(m.any() for m in png_run[2].values())
 
 
-def test_png_matches_the_predictor(png_run, video, parity_dir):
+def test_png_matches_the_predictor(png_run, video, tiny_model_files):
     """The CLI writes what the library computes (fill_hole_area=8 by default)."""
     from samstream.build import build_model
     from samstream.video.predictor import VideoPredictorOptions
 
-    model = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", for_video=True)
+    model = build_model(tiny_model_files.config, tiny_model_files.checkpoint, for_video=True)
     predictor = VideoPredictor(model, VideoPredictorOptions(fill_hole_area=8))
     session = predictor.open_session(str(video))
     predictor.add_prompt(session, 0, 1, points=[[160, 74.8]], labels=[1])

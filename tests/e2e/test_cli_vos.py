@@ -26,8 +26,8 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def model_args(parity_dir) -> list[str]:
-    return ["--config", str(parity_dir / "model.yaml"), "--checkpoint", str(parity_dir / "model.pt")]
+def model_args(tiny_model_files) -> list[str]:
+    return tiny_model_files.cli_args()
 
 
 @pytest.fixture()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny import moving_clip, prompt_cases, sample_image
 from torch import nn
 
 from samstream.accel import VIDEO_PARTS, apply_cpu_backend, compile_model, has_cpu_backend, remove_cpu_backend
@@ -41,21 +42,17 @@ class CountingKernels:
 
 
 @pytest.fixture(scope="module")
-def models(parity_dir):
-    """(plain model, model with the CPU backend), same fixture weights."""
-    plain = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", accel=None, for_video=True)
-    fast = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", accel="cpu", for_video=True)
+def models(tiny_model_files):
+    """(plain model, model with the CPU backend), same tiny weights."""
+    plain = build_model(*tiny_model_files, accel=None, for_video=True)
+    fast = build_model(*tiny_model_files, accel="cpu", for_video=True)
     return plain, fast
 
 
-def _image(parity_dir, name="image_0.png") -> np.ndarray:
-    return np.array(Image.open(parity_dir / name).convert("RGB"))
-
-
-def _images(parity_dir, size: int) -> torch.Tensor:
-    """Both fixture images resized to the model size, roughly normalized: [2, 3, S, S]."""
-    names = ("image_0.png", "image_1.png")
-    arrays = [np.asarray(Image.open(parity_dir / n).convert("RGB").resize((size, size))) for n in names]
+def _images(size: int) -> torch.Tensor:
+    """Two sample photographs resized to the model size, roughly normalized: [2, 3, S, S]."""
+    names = ("astronaut", "coffee")
+    arrays = [np.asarray(Image.fromarray(sample_image(n)).resize((size, size))) for n in names]
     x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
     return (x - 0.45) / 0.225
 
@@ -76,16 +73,12 @@ def _predict(model, image, cases):
     return out
 
 
-def _prompt_cases(parity_cases, image="image_0.png"):
-    return [c for c in parity_cases if c["kind"] == "image_predict" and c["image"] == image and "mask_input" not in c]
-
-
 # --------------------------------------------------------------------------- same results
 
 
-def test_image_features_agree_in_float32(models, parity_dir):
+def test_image_features_agree_in_float32(models):
     plain, fast = models
-    x = _images(parity_dir, plain.image_size)
+    x = _images(plain.image_size)
     with torch.inference_mode():
         want = plain.encode_images(x)
         got = fast.encode_images(x)
@@ -95,9 +88,9 @@ def test_image_features_agree_in_float32(models, parity_dir):
         torch.testing.assert_close(a, b, atol=FP32_TOL, rtol=FP32_TOL)
 
 
-def test_image_features_agree_under_bf16_autocast(models, parity_dir):
+def test_image_features_agree_under_bf16_autocast(models):
     plain, fast = models
-    x = _images(parity_dir, plain.image_size)
+    x = _images(plain.image_size)
     with torch.inference_mode():
         ref = plain.encode_images(x).image_embed
         with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -110,11 +103,10 @@ def test_image_features_agree_under_bf16_autocast(models, parity_dir):
     assert (a - b).abs().mean() < 0.05 * scale
 
 
-def test_predict_agrees(models, parity_dir, parity_cases):
+def test_predict_agrees(models):
     plain, fast = models
-    image = _image(parity_dir)
-    cases = _prompt_cases(parity_cases)
-    assert cases
+    image = sample_image("astronaut")
+    cases = prompt_cases(*image.shape[:2])
     for a, b in zip(_predict(plain, image, cases), _predict(fast, image, cases)):
         for x, y in zip(a, b):
             np.testing.assert_allclose(y, x, atol=FP32_TOL, rtol=0)
@@ -126,10 +118,9 @@ def test_predict_agrees(models, parity_dir, parity_cases):
     assert same / total >= MIN_AGREEMENT
 
 
-def test_video_frames_agree(models, parity_dir):
+def test_video_frames_agree(models):
     plain, fast = models
-    paths = sorted((parity_dir / "video").glob("*.jpg"))[:4]
-    clip = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths])
+    clip = moving_clip(4)  # 4 frames, 320 x 136
     outputs = []
     for model in (plain, fast):
         predictor = VideoPredictor(model)
@@ -146,8 +137,8 @@ def test_video_frames_agree(models, parity_dir):
 # --------------------------------------------------------------------------- structure
 
 
-def test_swap_keeps_parameters_and_state_dict(parity_dir):
-    model = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", accel=None)
+def test_swap_keeps_parameters_and_state_dict(tiny_model_files):
+    model = build_model(*tiny_model_files, accel=None)
     before = model.state_dict(keep_vars=True)
     apply_cpu_backend(model)
     after = model.state_dict(keep_vars=True)
@@ -166,20 +157,22 @@ def test_swap_keeps_parameters_and_state_dict(parity_dir):
     assert list(model.state_dict()) == list(before)
 
 
-def test_plain_build_has_no_swapped_module(parity_dir, monkeypatch):
-    plain = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", accel=None)
+def test_plain_build_has_no_swapped_module(tiny_model_files, monkeypatch):
+    yaml_path = tiny_model_files.config
+    plain = build_model(*tiny_model_files, accel=None)
     assert not has_cpu_backend(plain)
-    assert has_cpu_backend(build_model(parity_dir / "model.yaml", accel="auto"))
+    assert has_cpu_backend(build_model(yaml_path, accel="auto"))
     monkeypatch.setenv("SAMSTREAM_FAST_CPU", "0")  # read when building, not at import
-    assert not has_cpu_backend(build_model(parity_dir / "model.yaml", accel="auto"))
-    assert has_cpu_backend(build_model(parity_dir / "model.yaml", accel="cpu"))
+    assert not has_cpu_backend(build_model(yaml_path, accel="auto"))
+    assert has_cpu_backend(build_model(yaml_path, accel="cpu"))
 
 
-def test_build_rejects_bad_accel(parity_dir):
+def test_build_rejects_bad_accel(tiny_model_files):
+    yaml_path = tiny_model_files.config
     with pytest.raises(ValueError, match="accel"):
-        build_model(parity_dir / "model.yaml", accel="gpu")
+        build_model(yaml_path, accel="gpu")
     with pytest.raises(ValueError, match="accel='cpu'"):
-        build_model(parity_dir / "model.yaml", device="meta", accel="cpu")
+        build_model(yaml_path, device="meta", accel="cpu")
 
 
 def test_modeling_imports_no_accel_and_reads_no_environment():
@@ -214,14 +207,15 @@ print(sorted(set(reads)))
 # --------------------------------------------------------------------------- stepping aside
 
 
-def test_kernels_run_at_inference_and_step_aside_for_autograd(parity_dir):
+def test_kernels_run_at_inference_and_step_aside_for_autograd(tiny_model_files):
     counting = CountingKernels()
-    config, _ = load_config(parity_dir / "model.yaml")
+    weights = tiny_model_files.checkpoint
+    config, _ = load_config(tiny_model_files.config)
     torch.manual_seed(0)
-    plain = build_model(config, parity_dir / "model.pt", accel=None)
-    fast = build_model(config, parity_dir / "model.pt", accel=None)
+    plain = build_model(config, weights, accel=None)
+    fast = build_model(config, weights, accel=None)
     apply_cpu_backend(fast, kernels=counting.kernels)
-    x = _images(parity_dir, plain.image_size)[:1]
+    x = _images(plain.image_size)[:1]
 
     with torch.inference_mode():
         fast.encode_images(x)
@@ -242,11 +236,11 @@ def test_kernels_run_at_inference_and_step_aside_for_autograd(parity_dir):
         torch.testing.assert_close(got[name], want[name], atol=1e-5, rtol=1e-3)
 
 
-def test_merged_neck_projection_is_differentiable(parity_dir):
+def test_merged_neck_projection_is_differentiable(tiny_model_files):
     """The neck's merged conv_s0/conv_s1 projection (plain math in modeling/) passes
     gradients to both convolutions it merges."""
-    model = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", accel=None)
-    x = _images(parity_dir, model.image_size)[:1]
+    model = build_model(*tiny_model_files, accel=None)
+    x = _images(model.image_size)[:1]
     feats = model.encode_images(x)
     (feats.features[0].sum() + feats.features[1].sum()).backward()
     assert model.sam_mask_decoder.conv_s0.weight.grad is not None
@@ -256,8 +250,8 @@ def test_merged_neck_projection_is_differentiable(parity_dir):
 # --------------------------------------------------------------------------- compile
 
 
-def test_compile_model_compiles_parts_without_patching_forward(parity_dir):
-    model = build_model(parity_dir / "model.yaml", accel="cpu")
+def test_compile_model_compiles_parts_without_patching_forward(tiny_model_files):
+    model = build_model(tiny_model_files.config, accel="cpu")
     keys = list(model.state_dict())
     compile_model(model, parts=VIDEO_PARTS)
     for name in VIDEO_PARTS:
@@ -272,22 +266,22 @@ def test_compile_model_compiles_parts_without_patching_forward(parity_dir):
         compile_model(model, parts="image_encoder")
 
 
-def test_builder_compiles_image_encoder_from_config(parity_dir):
-    config, _ = load_config(parity_dir / "model.yaml")
+def test_builder_compiles_image_encoder_from_config(tiny_model_files):
+    config, _ = load_config(tiny_model_files.config)
     model = build_model(replace(config, compile_image_encoder=True), accel=None)
     assert model.image_encoder._compiled_call_impl is not None
     assert model.sam_mask_decoder._compiled_call_impl is None
 
 
-def test_backend_steps_aside_inside_torch_compile(parity_dir):
+def test_backend_steps_aside_inside_torch_compile(tiny_model_files):
     """Traced by torch.compile (dynamo, eager backend: no C++ build), the swapped modules run
     their plain code: no oneDNN call, the plain model's features."""
     counting = CountingKernels()
-    plain = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", accel=None)
-    fast = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", accel=None)
+    plain = build_model(*tiny_model_files, accel=None)
+    fast = build_model(*tiny_model_files, accel=None)
     apply_cpu_backend(fast, kernels=counting.kernels)
     compile_model(fast, parts=("image_encoder",), backend="eager")
-    x = _images(parity_dir, plain.image_size)[:1]
+    x = _images(plain.image_size)[:1]
     with torch.inference_mode():
         got = fast.encode_images(x)
         want = plain.encode_images(x)

@@ -1,5 +1,5 @@
 """Automatic mask generation: the pure helpers, option checks, and structural properties of
-results on a real image with the (random-weight) fixture model."""
+results on a real image with the tiny random-weight model."""
 
 from __future__ import annotations
 
@@ -228,26 +228,26 @@ def test_config_rejects_bad_options(options, name):
         AutomaticMaskConfig(**options)
 
 
-def test_config_grids_and_compat_errors(parity_model):
+def test_config_grids_and_compat_errors(tiny_file_model):
     cfg = AutomaticMaskConfig(points_per_side=None, point_grids=[np.array([[0.5, 0.5]])])
     assert [g.shape for g in cfg.layer_point_grids()] == [(1, 2)]
     assert [len(g) for g in AutomaticMaskConfig(points_per_side=8, crop_n_layers=1).layer_point_grids()] == [64, 64]
     with pytest.raises(ValueError, match="output_mode"):
-        SAM2AutomaticMaskGenerator(parity_model, output_mode="polygons")
+        SAM2AutomaticMaskGenerator(tiny_file_model, output_mode="polygons")
     with pytest.raises(TypeError):
-        SAM2AutomaticMaskGenerator(parity_model, points_per_sid=4)  # unknown options are not swallowed
+        SAM2AutomaticMaskGenerator(tiny_file_model, points_per_sid=4)  # unknown options are not swallowed
     with pytest.raises(TypeError, match="model_or_predictor"):
         AutomaticMaskGenerator("model")
 
 
-def test_huge_image_is_refused_with_numbers(parity_model):
-    gen = AutomaticMaskGenerator(parity_model, AutomaticMaskConfig(max_image_megapixels=0.01))
+def test_huge_image_is_refused_with_numbers(tiny_file_model):
+    gen = AutomaticMaskGenerator(tiny_file_model, AutomaticMaskConfig(max_image_megapixels=0.01))
     with pytest.raises(ValueError, match=r"200x150 pixels \(0\.0 megapixels\).*max_image_megapixels=0\.01"):
         gen.generate(np.zeros((150, 200, 3), np.uint8))
 
 
-def test_batch_is_lowered_for_large_crops(parity_model):
-    gen = AutomaticMaskGenerator(parity_model, AutomaticMaskConfig(points_per_batch=64))
+def test_batch_is_lowered_for_large_crops(tiny_file_model):
+    gen = AutomaticMaskGenerator(tiny_file_model, AutomaticMaskConfig(points_per_batch=64))
     assert gen._batch_size([0, 0, 512, 512], m2m=False) == 64
     assert 1 <= gen._batch_size([0, 0, 8000, 8000], m2m=False) < 64
 
@@ -288,8 +288,8 @@ def _check_records(masks: list[GeneratedMask], image: np.ndarray) -> None:
 
 
 @pytest.fixture(scope="module")
-def binary_result(parity_model, coffee):
-    return AutomaticMaskGenerator(parity_model, _config(box_nms_thresh=1.0)).generate(coffee)
+def binary_result(tiny_file_model, coffee):
+    return AutomaticMaskGenerator(tiny_file_model, _config(box_nms_thresh=1.0)).generate(coffee)
 
 
 def test_binary_masks_structure(binary_result, coffee):
@@ -299,10 +299,10 @@ def test_binary_masks_structure(binary_result, coffee):
     assert scores == sorted(scores, reverse=True)
 
 
-def test_output_modes_agree(parity_model, coffee, binary_result):
+def test_output_modes_agree(tiny_file_model, coffee, binary_result):
     want = np.stack([m.segmentation for m in binary_result])
     for mode in ("coco_rle", "uncompressed_rle"):
-        result = AutomaticMaskGenerator(parity_model, _config(box_nms_thresh=1.0, output_mode=mode)).generate(coffee)
+        result = AutomaticMaskGenerator(tiny_file_model, _config(box_nms_thresh=1.0, output_mode=mode)).generate(coffee)
         assert len(result) == len(binary_result)
         segs = [m.segmentation for m in result]
         assert all(s["size"] == list(coffee.shape[:2]) for s in segs)
@@ -316,8 +316,8 @@ def test_output_modes_agree(parity_model, coffee, binary_result):
         assert [m.area for m in result] == [m.area for m in binary_result]
 
 
-def test_reference_compatible_records(parity_model, coffee):
-    gen = SAM2AutomaticMaskGenerator(parity_model, points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+def test_reference_compatible_records(tiny_file_model, coffee):
+    gen = SAM2AutomaticMaskGenerator(tiny_file_model, points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
     assert gen.points_per_batch == 64 and gen.output_mode == "binary_mask" and len(gen.point_grids[0]) == 16
     records = gen.generate(coffee)
     assert records, "expected at least one mask with all filters off"
@@ -329,16 +329,16 @@ def test_reference_compatible_records(parity_model, coffee):
         assert isinstance(r["point_coords"], list) and all(isinstance(v, float) for v in r["point_coords"][0])
 
 
-def test_nothing_passes_gives_empty_list(parity_model, coffee):
-    gen = AutomaticMaskGenerator(parity_model, _config(pred_iou_thresh=1.0, stability_score_thresh=1.0))
+def test_nothing_passes_gives_empty_list(tiny_file_model, coffee):
+    gen = AutomaticMaskGenerator(tiny_file_model, _config(pred_iou_thresh=1.0, stability_score_thresh=1.0))
     assert gen.generate(coffee) == []
-    compat = SAM2AutomaticMaskGenerator(parity_model, points_per_side=2, pred_iou_thresh=1.0, output_mode="coco_rle")
+    compat = SAM2AutomaticMaskGenerator(tiny_file_model, points_per_side=2, pred_iou_thresh=1.0, output_mode="coco_rle")
     assert compat.generate(coffee) == []
 
 
-def test_crops_layer_one(parity_model, coffee):
+def test_crops_layer_one(tiny_file_model, coffee):
     cfg = _config(points_per_side=2, crop_n_layers=1, box_nms_thresh=1.0, crop_nms_thresh=1.0)
-    result = AutomaticMaskGenerator(parity_model, cfg).generate(coffee)
+    result = AutomaticMaskGenerator(tiny_file_model, cfg).generate(coffee)
     _check_records(result, coffee)
     boxes, _ = U.generate_crop_boxes(coffee.shape[:2], n_layers=1, overlap_ratio=cfg.crop_overlap_ratio)
     allowed = {tuple(float(v) for v in U.box_xyxy_to_xywh(np.array(b))) for b in boxes}
@@ -355,22 +355,22 @@ def test_crops_layer_one(parity_model, coffee):
             assert abs(side - edge) > 20 or abs(side - image_edge) <= 20
 
 
-def test_m2m_and_single_mask(parity_model, coffee):
-    m2m = AutomaticMaskGenerator(parity_model, _config(use_m2m=True, box_nms_thresh=1.0)).generate(coffee)
+def test_m2m_and_single_mask(tiny_file_model, coffee):
+    m2m = AutomaticMaskGenerator(tiny_file_model, _config(use_m2m=True, box_nms_thresh=1.0)).generate(coffee)
     assert len(m2m) == 27
     _check_records(m2m, coffee)
-    single = AutomaticMaskGenerator(parity_model, _config(multimask_output=False, box_nms_thresh=1.0)).generate(coffee)
+    single = AutomaticMaskGenerator(tiny_file_model, _config(multimask_output=False, box_nms_thresh=1.0)).generate(coffee)
     assert len(single) == 9
     _check_records(single, coffee)
 
 
-def test_min_mask_region_area(parity_model, coffee):
+def test_min_mask_region_area(tiny_file_model, coffee):
     area = 40
-    plain = AutomaticMaskGenerator(parity_model, _config(min_mask_region_area=area))
+    plain = AutomaticMaskGenerator(tiny_file_model, _config(min_mask_region_area=area))
     assert plain.predictor.max_hole_area == area and plain.predictor.max_sprinkle_area == area
     _check_records(plain.generate(coffee), coffee)
     cleaned = AutomaticMaskGenerator(
-        parity_model, _config(min_mask_region_area=area, postprocess_small_regions=True, box_nms_thresh=1.0)
+        tiny_file_model, _config(min_mask_region_area=area, postprocess_small_regions=True, box_nms_thresh=1.0)
     ).generate(coffee)
     assert cleaned
     _check_records(cleaned, coffee)
@@ -381,7 +381,7 @@ def test_min_mask_region_area(parity_model, coffee):
         assert len(background) == 0 or background.min() >= area
 
 
-def test_small_region_cleanup_prefers_unchanged_masks(parity_model):
+def test_small_region_cleanup_prefers_unchanged_masks(tiny_file_model):
     """On synthetic proposals: the dirty mask is cleaned, then NMS keeps the clean twin."""
     dirty = _square_with_hole_and_island()
     clean = np.zeros_like(dirty)
@@ -398,7 +398,7 @@ def test_small_region_cleanup_prefers_unchanged_masks(parity_model):
         points=torch.zeros(3, 2),
         crop_boxes=torch.tensor([[0, 0, 60, 60]] * 3),
     )
-    gen = AutomaticMaskGenerator(parity_model, _config(min_mask_region_area=10, postprocess_small_regions=True))
+    gen = AutomaticMaskGenerator(tiny_file_model, _config(min_mask_region_area=10, postprocess_small_regions=True))
     out = gen._clean_small_regions(found, (60, 60))
     assert len(out) == 2
     assert sorted(out.iou.tolist()) == pytest.approx([0.7, 0.8])  # the clean twin won over the cleaned dirty one
@@ -415,21 +415,21 @@ def test_small_region_cleanup_prefers_unchanged_masks(parity_model):
     assert out.areas.tolist() == [other.sum(), 900] and out.boxes[1].tolist() == [10, 10, 39, 39]
 
 
-def test_generator_accepts_a_predictor(parity_model, coffee):
-    predictor = ImagePredictor(parity_model)
+def test_generator_accepts_a_predictor(tiny_file_model, coffee):
+    predictor = ImagePredictor(tiny_file_model)
     gen = AutomaticMaskGenerator(predictor, _config(points_per_side=2))
     assert gen.predictor is predictor
     assert len(gen.generate(coffee)) >= 1
     assert not predictor.is_image_set  # the crop's embedding is dropped after use
 
 
-def test_supervision_interop(binary_result, parity_model, coffee):
+def test_supervision_interop(binary_result, tiny_file_model, coffee):
     sv = pytest.importorskip("supervision")
     detections = sv.Detections.from_sam([m.to_dict() for m in binary_result])
     assert len(detections) == len(binary_result)
     assert detections.mask.shape == (len(binary_result), *coffee.shape[:2])
     areas = sorted((m.area for m in binary_result), reverse=True)
     assert detections.mask.reshape(len(detections), -1).sum(1).tolist() == areas
-    rle = AutomaticMaskGenerator(parity_model, _config(points_per_side=2, output_mode="uncompressed_rle")).generate(coffee)
+    rle = AutomaticMaskGenerator(tiny_file_model, _config(points_per_side=2, output_mode="uncompressed_rle")).generate(coffee)
     from_rle = sv.Detections.from_sam([m.to_dict() for m in rle])
     assert from_rle.mask.shape == (len(rle), *coffee.shape[:2])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from tiny import prompt_cases, sample_image
 
 from samstream.accel.cpu import CpuLinear, apply_cpu_backend
 from samstream.accel.cpu_attention import cpu_scaled_dot_product
@@ -15,10 +15,6 @@ from samstream.build import build_model
 from samstream.compat import SAM2ImagePredictor
 
 MIN_AGREEMENT = 0.98  # fraction of pixels with the same mask decision as float32
-
-
-def _image(parity_dir, name="image_0.png"):
-    return np.array(Image.open(parity_dir / name).convert("RGB"))
 
 
 def _predict_all(predictor, image, cases):
@@ -37,23 +33,21 @@ def _predict_all(predictor, image, cases):
     return outs
 
 
-def _cases(parity_cases, image="image_0.png"):
-    # mask_refine feeds back a mask from the reference outputs: the prompt-only cases suffice here
-    return [c for c in parity_cases if c["kind"] == "image_predict" and c["image"] == image and "mask_input" not in c]
+def _image_and_cases(name="astronaut"):
+    image = sample_image(name)
+    return image, prompt_cases(*image.shape[:2])
 
 
 @pytest.mark.parametrize(
     "device",
     ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))],
 )
-@pytest.mark.parametrize("image_name", ["image_0.png", "image_1.png"])
-def test_bf16_autocast_agrees_with_float32(parity_model, parity_dir, parity_cases, device, image_name):
-    model = parity_model.to(device)
+@pytest.mark.parametrize("image_name", ["astronaut", "coffee"])
+def test_bf16_autocast_agrees_with_float32(tiny_file_model, device, image_name):
+    model = tiny_file_model.to(device)
     try:
         predictor = SAM2ImagePredictor(model)
-        image = _image(parity_dir, image_name)
-        cases = _cases(parity_cases, image_name)
-        assert cases
+        image, cases = _image_and_cases(image_name)
         ref = _predict_all(predictor, image, cases)
         with torch.autocast(device, dtype=torch.bfloat16):
             got = _predict_all(predictor, image, cases)
@@ -71,32 +65,28 @@ def test_bf16_autocast_agrees_with_float32(parity_model, parity_dir, parity_case
         again = _predict_all(predictor, image, cases[:1])
         np.testing.assert_allclose(again[0][0], ref[0][0], atol=1e-5)
     finally:
-        parity_model.to("cpu")
+        tiny_file_model.to("cpu")
 
 
-def test_autocast_first_leaves_float32_unchanged(parity_model, parity_dir, parity_cases):
+def test_autocast_first_leaves_float32_unchanged(tiny_file_model, tiny_model_files):
     """Caches filled inside an autocast region (position encodings, fused or cast weights)
     do not leak into later float32 calls."""
-    from samstream.build import build_model
-
-    image = _image(parity_dir)
-    cases = _cases(parity_cases)
-    fresh = SAM2ImagePredictor(build_model(parity_dir / "model.yaml", parity_dir / "model.pt"))
+    image, cases = _image_and_cases()
+    fresh = SAM2ImagePredictor(build_model(tiny_model_files.config, tiny_model_files.checkpoint))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         _predict_all(fresh, image, cases)
     after = _predict_all(fresh, image, cases)
-    ref = _predict_all(SAM2ImagePredictor(parity_model), image, cases)
+    ref = _predict_all(SAM2ImagePredictor(tiny_file_model), image, cases)
     for a, b in zip(after, ref):
         for x, y in zip(a, b):
             np.testing.assert_allclose(x, y, atol=1e-5, rtol=0)
 
 
-def test_fast_cpu_kernels_match_eager(parity_model, parity_dir, parity_cases):
+def test_fast_cpu_kernels_match_eager(tiny_file_model, tiny_model_files):
     """The oneDNN / chunked-attention CPU backend gives the plain model's float32 results."""
-    image = _image(parity_dir)
-    cases = _cases(parity_cases)
-    fast = _predict_all(SAM2ImagePredictor(parity_model), image, cases)
-    plain_model = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", accel=None)
+    image, cases = _image_and_cases()
+    fast = _predict_all(SAM2ImagePredictor(tiny_file_model), image, cases)
+    plain_model = build_model(tiny_model_files.config, tiny_model_files.checkpoint, accel=None)
     eager = _predict_all(SAM2ImagePredictor(plain_model), image, cases)
     for a, b in zip(fast, eager):
         for x, y in zip(a, b):

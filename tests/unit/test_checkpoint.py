@@ -12,14 +12,15 @@ from samstream.modeling.sam2 import SAM2Model
 
 
 @pytest.fixture(scope="module")
-def fresh_model(parity_dir):
-    config, _ = load_config(parity_dir / "model.yaml")
+def fresh_model(tiny_model_files):
+    config, _ = load_config(tiny_model_files.config)
     return SAM2Model(config)
 
 
-def test_official_format_loads_strictly(parity_dir, fresh_model):
-    load_weights(fresh_model, parity_dir / "model.pt")
-    ref = torch.load(parity_dir / "model.pt", weights_only=True)["model"]
+def test_official_format_loads_strictly(tiny_model_files, fresh_model):
+    # {"model": state_dict} as the official .pt files hold it (reference names: tests/parity/test_fixture_files.py)
+    load_weights(fresh_model, tiny_model_files.checkpoint)
+    ref = torch.load(tiny_model_files.checkpoint, weights_only=True)["model"]
     for key, value in fresh_model.state_dict().items():
         torch.testing.assert_close(value, ref[key], rtol=0, atol=0)
 

@@ -14,35 +14,34 @@ from samstream.modeling.sam2 import SAM2Model
 from samstream.presets import PRESET_NAMES, preset_config
 
 
-def _tree(parity_dir):
-    return yaml.safe_load((parity_dir / "model.yaml").read_text())
+def _tree(tiny_model_files):
+    return yaml.safe_load(tiny_model_files.config.read_text())
 
 
-def test_fixture_yaml_maps_onto_typed_config(parity_dir):
-    config, video = load_config(parity_dir / "model.yaml")
+def test_tiny_yaml_maps_onto_typed_config(tiny_model_files):
+    from tiny import tiny_config
+
+    config, _ = load_config(tiny_model_files.config)
     assert isinstance(config, SAM2Config)
-    assert config.image_size == 256
-    assert config.image_encoder.trunk.embed_dim == 32
-    assert config.image_encoder.trunk.stages == (1, 2, 3, 2)
-    assert config.memory_attention.layer.cross_attention.kv_in_dim == 32
-    assert config.sam_mask_decoder_extra_args.dynamic_multimask_via_stability is True
-    assert config.binarize_mask_from_pts_for_mem_enc is True
-    assert video.fill_hole_area == 0
+    assert config == tiny_config()
+    assert config.image_size == 128
+    assert config.image_encoder.trunk.stages == (1, 1, 2, 1)
+    assert config.memory_attention.layer.cross_attention.kv_in_dim == 16
 
 
-def test_unknown_key_is_named(parity_dir):
-    tree = _tree(parity_dir)
+def test_unknown_key_is_named(tiny_model_files):
+    tree = _tree(tiny_model_files)
     tree["model"]["image_encoder"]["trunk"]["embed_dimm"] = 32
     with pytest.raises(ConfigError, match="embed_dimm"):
         config_from_dict(tree)
-    tree = _tree(parity_dir)
+    tree = _tree(tiny_model_files)
     tree["model"]["not_a_flag"] = True
     with pytest.raises(ConfigError, match="not_a_flag"):
         config_from_dict(tree)
 
 
-def test_unknown_target_and_missing_model(parity_dir):
-    tree = _tree(parity_dir)
+def test_unknown_target_and_missing_model(tiny_model_files):
+    tree = _tree(tiny_model_files)
     tree["model"]["memory_encoder"]["_target_"] = "sam2.modeling.Nope"
     with pytest.raises(ConfigError, match="Nope"):
         config_from_dict(tree)
@@ -59,15 +58,15 @@ def test_missing_file_and_bad_yaml(tmp_path):
         load_config(bad)
 
 
-def test_non_default_image_size_runs(parity_dir):
+def test_non_default_image_size_runs(tiny_model_files):
     """A config at image_size 512 (feature grids 32x32, rotary grid recomputed) builds and runs."""
-    tree = _tree(parity_dir)
+    tree = _tree(tiny_model_files)
     tree["model"]["image_size"] = 512
     config, _ = config_from_dict(tree)
     model = SAM2Model(config).eval()
     with torch.inference_mode():
         feats = model.encode_images(torch.randn(1, 3, 512, 512))
-        assert feats.image_embed.shape == (1, 64, 32, 32)
+        assert feats.image_embed.shape == (1, 32, 32, 32)  # d_model 32
         pix = model.condition_on_memory(
             feats.image_embed, feats.position[-1], [], [], is_init_cond_frame=True, pointer_window=16
         )
@@ -76,17 +75,19 @@ def test_non_default_image_size_runs(parity_dir):
     assert torch.isfinite(heads.low_res_multimasks).all()
 
 
-def test_yaml_with_sam20_flags_matches_preset(parity_dir, tmp_path):
+def test_yaml_with_sam20_flags_matches_preset(tiny_model_files, tmp_path):
     """Writing a preset's values back as reference YAML reads to the same config (SAM 2.0 tiny flags)."""
     preset = preset_config("sam2_hiera_tiny")
-    tree = _tree(parity_dir)
+    tree = _tree(tiny_model_files)
     m = copy.deepcopy(tree["model"])
     m["image_size"] = 1024
-    m["image_encoder"]["trunk"].update(embed_dim=96, stages=[1, 2, 7, 2], global_att_blocks=[5, 7, 9])
+    m["image_encoder"]["trunk"].update(
+        embed_dim=96, stages=[1, 2, 7, 2], global_att_blocks=[5, 7, 9], window_pos_embed_bkg_spatial_size=[7, 7]
+    )
     m["image_encoder"]["neck"].update(d_model=256, backbone_channel_list=[768, 384, 192, 96])
     m["image_encoder"]["neck"]["position_encoding"]["num_pos_feats"] = 256
     ma = m["memory_attention"]
-    ma["d_model"] = 256
+    ma.update(d_model=256, num_layers=4)
     ma["layer"].update(d_model=256, dim_feedforward=2048)
     for key in ("self_attention", "cross_attention"):
         ma["layer"][key].update(embedding_dim=256, feat_sizes=[64, 64])
@@ -96,6 +97,7 @@ def test_yaml_with_sam20_flags_matches_preset(parity_dir, tmp_path):
     me["position_encoding"]["num_pos_feats"] = 64
     me["mask_downsampler"]["embed_dim"] = 256
     me["fuser"]["layer"]["dim"] = 256
+    me["fuser"]["num_layers"] = 2
     for flag in ("no_obj_embed_spatial", "proj_tpos_enc_in_obj_ptrs", "use_signed_tpos_enc_to_obj_ptrs"):
         m.pop(flag)
     m["add_tpos_enc_to_obj_ptrs"] = False
@@ -117,8 +119,8 @@ def test_unknown_preset_lists_valid_names():
         preset_config("sam3_hiera_huge")
 
 
-def test_build_model_from_yaml_name_is_eval(parity_dir):
-    model = build_model(parity_dir / "model.yaml", parity_dir / "model.pt")
+def test_build_model_from_yaml_name_is_eval(tiny_model_files):
+    model = build_model(tiny_model_files.config, tiny_model_files.checkpoint)
     assert not model.training
     assert len(PRESET_NAMES) == 8
 

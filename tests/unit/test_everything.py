@@ -1,12 +1,11 @@
 """Finding and tracking every object: the rule that decides which found masks are new,
-and the discovery loop on the fixture video."""
+and the discovery loop on a short clip made in the test."""
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
+from tiny import moving_clip, write_jpeg_folder
 
 from samstream.build import build_model
 from samstream.image.automatic import AutomaticMaskConfig, AutomaticMaskGenerator
@@ -39,12 +38,9 @@ def test_bad_discovery_options(kwargs):
         DiscoveryOptions(**kwargs)
 
 
-def test_discovery_keeps_stable_ids(tmp_path, parity_dir):
-    folder = tmp_path / "clip"
-    folder.mkdir()
-    for name in sorted((parity_dir / "video").iterdir())[:6]:
-        shutil.copy(name, folder / name.name)
-    model = build_model(parity_dir / "model.yaml", parity_dir / "model.pt", for_video=True)
+def test_discovery_keeps_stable_ids(tmp_path, tiny_model_files):
+    folder = write_jpeg_folder(tmp_path / "clip", moving_clip(6))  # 6 frames, 320 x 136
+    model = build_model(tiny_model_files.config, tiny_model_files.checkpoint, for_video=True)
     generator = AutomaticMaskGenerator(model, AutomaticMaskConfig(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0))
     predictor = VideoPredictor(model)
     tracker = EverythingTracker(predictor, generator, DiscoveryOptions(detect_every=3, new_object_iou=0.0, max_covered=1.0, max_objects=3))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny import sample_image
 
 from samstream.compat import SAM2ImagePredictor
 from samstream.image.postprocess import component_areas, fill_holes, remove_sprinkles
@@ -15,19 +16,19 @@ from samstream.image.transforms import load_image, to_rgb_array
 
 
 @pytest.fixture(scope="module")
-def image(parity_dir):
-    return np.array(Image.open(parity_dir / "image_1.png").convert("RGB"))
+def image():
+    return sample_image("coffee")  # 400 x 600
 
 
 @pytest.fixture(scope="module")
-def predictor(parity_model, image):
-    p = SAM2ImagePredictor(parity_model)
+def predictor(tiny_file_model, image):
+    p = SAM2ImagePredictor(tiny_file_model)
     p.set_image(image)
     return p
 
 
-def test_typed_api_matches_compat(parity_model, image, predictor):
-    engine = ImagePredictor(parity_model)
+def test_typed_api_matches_compat(tiny_file_model, image, predictor):
+    engine = ImagePredictor(tiny_file_model)
     engine.set_image(image)
     result = engine.predict(Prompt(points=np.array([[270.0, 160.0]]), labels=np.array([1])))
     assert isinstance(result, MaskPrediction)
@@ -36,7 +37,7 @@ def test_typed_api_matches_compat(parity_model, image, predictor):
     assert result.masks.dtype == bool and masks.dtype == np.float32  # the reference returns float32 masks
     np.testing.assert_array_equal(result.masks, masks > 0.5)
     np.testing.assert_allclose(result.scores, scores, atol=1e-6)
-    assert result.low_res_logits.shape == (3, 64, 64)
+    assert result.low_res_logits.shape == (3, 32, 32)
     assert 0 <= result.best < 3
 
 
@@ -51,13 +52,13 @@ def test_normalized_points_equal_pixel_points(predictor):
 def test_batched_prompts(predictor):
     boxes = np.array([[60, 40, 300, 300], [200, 100, 560, 380]], dtype=float)
     masks, ious, low = predictor.predict(box=boxes, multimask_output=False)
-    assert masks.shape == (2, 1, 400, 600) and ious.shape == (2, 1) and low.shape == (2, 1, 64, 64)
+    assert masks.shape == (2, 1, 400, 600) and ious.shape == (2, 1) and low.shape == (2, 1, 32, 32)
     single, _, _ = predictor.predict(box=boxes[1], multimask_output=False)
     np.testing.assert_array_equal(masks[1], single)
 
 
-def test_grayscale_rgba_16bit_and_pil_inputs(parity_model, image):
-    engine = ImagePredictor(parity_model)
+def test_grayscale_rgba_16bit_and_pil_inputs(tiny_file_model, image):
+    engine = ImagePredictor(tiny_file_model)
     gray = image.mean(axis=2).astype(np.uint8)
     rgba = np.concatenate([image, np.full(image.shape[:2] + (1,), 255, np.uint8)], axis=2)
     sixteen = image.astype(np.uint16) * 257
@@ -94,8 +95,8 @@ def test_bad_prompts_raise_clear_errors(predictor, kwargs, message):
         predictor.predict(**kwargs)
 
 
-def test_predict_before_set_image(parity_model):
-    p = SAM2ImagePredictor(parity_model)
+def test_predict_before_set_image(tiny_file_model):
+    p = SAM2ImagePredictor(tiny_file_model)
     with pytest.raises(RuntimeError, match="set_image"):
         p.predict(point_coords=[[1, 2]], point_labels=[1])
     with pytest.raises(RuntimeError, match="set_image"):
@@ -149,9 +150,9 @@ def test_hole_and_sprinkle_removal_on_cpu():
     assert component_areas(diag)[0, 0, 1, 1] == 3
 
 
-def test_predictor_hole_filling_changes_output(parity_model, image):
-    plain = SAM2ImagePredictor(parity_model)
-    filled = SAM2ImagePredictor(parity_model, max_hole_area=50.0, max_sprinkle_area=50.0)
+def test_predictor_hole_filling_changes_output(tiny_file_model, image):
+    plain = SAM2ImagePredictor(tiny_file_model)
+    filled = SAM2ImagePredictor(tiny_file_model, max_hole_area=50.0, max_sprinkle_area=50.0)
     for p in (plain, filled):
         p.set_image(image)
     a = plain.predict(point_coords=[[270, 160]], point_labels=[1])[0]
@@ -159,4 +160,4 @@ def test_predictor_hole_filling_changes_output(parity_model, image):
     assert a.shape == b.shape
     # post-processing never adds a small island nor leaves a small hole in the low-res masks
     low = torch.from_numpy(filled.predict(point_coords=[[270, 160]], point_labels=[1], return_logits=True)[2])
-    assert low.shape == (3, 64, 64)
+    assert low.shape == (3, 32, 32)

@@ -268,10 +268,10 @@ def test_no_pointers_when_disabled():
     assert _mems(sel) == [(0, 0), (4, 1), (5, 2), (6, 3), (7, 4), (8, 5), (9, 6)]
 
 
-def test_policy_from_config_of_the_fixture(parity_dir):
+def test_policy_from_config_of_the_tiny_model(tiny_model_files):
     from samstream.config import load_config
 
-    config, _ = load_config(parity_dir / "model.yaml")
+    config, _ = load_config(tiny_model_files.config)
     policy = MemoryPolicy.from_config(config)
     assert policy.num_maskmem == 7
     assert policy.signed_ptr_offsets is True

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from tiny import IMAGE_SIZE, tiny_config
 
 from samstream.build import build_model
 from samstream.training.augment import VideoAugment
@@ -21,7 +22,7 @@ CLICKS_ONLY = PromptSamplingConfig(prob_points=1.0, prob_box_given_points=0.0, m
 def clip():
     dataset = SyntheticDataset(SyntheticVideoConfig(num_frames=2, num_objects=(2, 2)), length=10, max_objects=2)
     rng = np.random.default_rng(0)
-    sample = VideoAugment(AugmentConfig(), size=256, max_objects=2)(dataset.load(0, rng), rng)
+    sample = VideoAugment(AugmentConfig(), size=IMAGE_SIZE, max_objects=2)(dataset.load(0, rng), rng)
     batch = collate_clips([sample])
     return batch.frames[0], batch.masks[0]  # [T, 3, S, S], [T, N, S, S]
 
@@ -36,9 +37,9 @@ def _loss(model, frames, gt, seed):
     return clip_losses([o.steps for o in outputs], gt)
 
 
-def test_clip_forward_losses_backpropagate(parity_dir, clip):
+def test_clip_forward_losses_backpropagate(clip):
     frames, gt = clip
-    model = build_model(parity_dir / "model.yaml").train()
+    model = build_model(tiny_config()).train()
     terms = _loss(model, frames, gt, seed=0)
     assert torch.isfinite(terms.total)
     terms.total.backward()
@@ -49,10 +50,10 @@ def test_clip_forward_losses_backpropagate(parity_dir, clip):
 
 
 @pytest.mark.slow  # about a minute on a busy 2-core CPU
-def test_loss_falls_when_fitting_one_clip(parity_dir, clip):
+def test_loss_falls_when_fitting_one_clip(clip):
     frames, gt = clip
     torch.manual_seed(0)
-    model = build_model(parity_dir / "model.yaml").train()
+    model = build_model(tiny_config()).train()
     optimizer = build_optimizer(model, OptimizerConfig(lr=1e-3, image_encoder_lr_factor=1.0))
     history = []
     for step in range(12):

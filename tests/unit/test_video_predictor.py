@@ -1,7 +1,8 @@
-"""The video predictor and the streaming tracker on the small fixture model (256 input).
+"""The video predictor and the streaming tracker on the tiny model (128 input).
 
-Most tests run on the first 8 frames of the fixture video (320x136); the streaming
-comparisons use all 24 (more than the 16-frame object-pointer window).
+Most tests run on the first 8 frames of a 24-frame 320x136 clip made in the test (a pan over a
+photograph, written as JPEGs); the streaming comparisons use all 24 (more than the 16-frame
+object-pointer window).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny import moving_clip, read_jpeg_folder, write_jpeg_folder
 
 from samstream.build import build_model
 from samstream.modeling.sam2 import NO_OBJECT_LOGIT
@@ -42,8 +44,8 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def model(parity_dir):
-    return build_model(parity_dir / "model.yaml", parity_dir / "model.pt", for_video=True)
+def model(tiny_model_files):
+    return build_model(tiny_model_files.config, tiny_model_files.checkpoint, for_video=True)
 
 
 @pytest.fixture(scope="module")
@@ -52,18 +54,24 @@ def predictor(model):
 
 
 @pytest.fixture(scope="module")
-def all_frames(parity_dir) -> np.ndarray:
-    """The 24 fixture frames, decoded (T, H, W, 3) uint8."""
-    paths = sorted((parity_dir / "video").glob("*.jpg"))
-    assert len(paths) == 24
-    return np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths])
+def video_dir(tmp_path_factory) -> Path:
+    """A folder of 24 JPEG frames, 320 x 136."""
+    return write_jpeg_folder(tmp_path_factory.mktemp("video"), moving_clip(24, H, W))
 
 
 @pytest.fixture(scope="module")
-def clip_dir(parity_dir, tmp_path_factory) -> Path:
-    """A folder with the first CLIP fixture JPEGs."""
+def all_frames(video_dir) -> np.ndarray:
+    """The 24 frames, decoded (T, H, W, 3) uint8."""
+    frames = read_jpeg_folder(video_dir)
+    assert frames.shape == (24, H, W, 3)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def clip_dir(video_dir, tmp_path_factory) -> Path:
+    """A folder with the first CLIP JPEGs."""
     folder = tmp_path_factory.mktemp("clip")
-    for p in sorted((parity_dir / "video").glob("*.jpg"))[:CLIP]:
+    for p in sorted(video_dir.glob("*.jpg"))[:CLIP]:
         shutil.copy(p, folder / p.name)
     return folder
 
@@ -399,11 +407,11 @@ def test_offload_state_to_cpu(predictor, clip):
         assert max_diff(offloaded[f], plain[f][1]) <= 1e-5
 
 
-def test_compat_predictor_matches_engine(parity_dir, predictor, clip_dir):
+def test_compat_predictor_matches_engine(tiny_model_files, predictor, clip_dir):
     from samstream.compat import build_sam2_video_predictor
 
     compat = build_sam2_video_predictor(
-        parity_dir / "model.yaml", parity_dir / "model.pt", device="cpu", fill_hole_area=0
+        tiny_model_files.config, tiny_model_files.checkpoint, device="cpu", fill_hole_area=0
     )
     state = compat.init_state(str(clip_dir))
     assert state.num_frames == CLIP
@@ -614,7 +622,7 @@ def test_unreadable_video_file(predictor, tmp_path):
 
 @pytest.fixture(scope="module")
 def offline_click_24(predictor, all_frames):
-    """Offline tracks of the frame-0 click over the whole 24-frame fixture video."""
+    """Offline tracks of the frame-0 click over the whole 24-frame clip."""
     return track(predictor, all_frames, {1: CLICK})
 
 
@@ -673,13 +681,13 @@ def test_streaming_object_added_on_a_later_frame(model, predictor, all_frames, o
 def test_streaming_memory_stays_bounded(model, all_frames):
     from samstream.video.memory import MemoryPolicy
 
-    def repeat_fixture(count):  # a live source: the 24 fixture frames over and over
+    def repeat_clip(count):  # a live source: the 24 frames over and over
         for i in range(count):
             yield all_frames[i % len(all_frames)]
 
     tracker = StreamingTracker(model)
     stored = []
-    for i, frame in enumerate(repeat_fixture(40)):
+    for i, frame in enumerate(repeat_clip(40)):
         _, ids, logits = tracker.add_frame(frame)
         if i == 0:
             tracker.add_prompt(1, **CLICK)
