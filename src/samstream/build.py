@@ -14,6 +14,7 @@ from .accel.cpu import apply_cpu_backend
 from .checkpoint import load_weights
 from .config import MaskDecoderExtraConfig, SAM2Config, VideoOptions, load_config
 from .modeling.sam2 import SAM2Model
+from .bundled import bundled_model, bundled_weights
 from .presets import preset_config
 
 
@@ -41,6 +42,9 @@ def resolve_config(model: str | Path | SAM2Config) -> tuple[SAM2Config, VideoOpt
     text = str(model)
     if text.endswith((".yaml", ".yml")) and Path(text).is_file():
         return load_config(text)
+    bundled = bundled_model(text)
+    if bundled is not None:
+        return load_config(bundled.config_path)
     try:
         return preset_config(text), VideoOptions()
     except ValueError:
@@ -86,7 +90,9 @@ def build_model(
     """Build a SAM 2 model in eval mode.
 
     ``model``: an official name (``"sam2.1_hiera_tiny"``, ``"sam2.1_hiera_t"``,
-    ``"configs/sam2.1/sam2.1_hiera_t.yaml"``), a YAML file in the reference format, or a
+    ``"configs/sam2.1/sam2.1_hiera_t.yaml"``), a bundled model's name
+    (``"samstream-synthetic"``, whose weights ship with the package and are loaded
+    without a checkpoint argument), a YAML file in the reference format, or a
     :class:`SAM2Config`. ``checkpoint``: a ``.pt``/``.safetensors`` path; with
     ``download=True`` and no path, the official weights are fetched by name.
 
@@ -101,6 +107,9 @@ def build_model(
     if apply_postprocessing:
         config = postprocessing_config(config, for_video=for_video)
     net = SAM2Model(config)
+    bundled = None if isinstance(model, SAM2Config) else bundled_model(str(model))
+    if checkpoint is None and bundled is not None:
+        checkpoint = bundled_weights(bundled)
     if checkpoint is None and download:
         from .download import resolve_checkpoint
 

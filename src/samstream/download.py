@@ -47,6 +47,7 @@ import warnings
 from pathlib import Path
 from typing import Iterator
 
+from .bundled import bundled_model, bundled_weights
 from .weights import OFFICIAL_BASE_URL, WeightsSource, weights_source
 
 __all__ = [
@@ -169,6 +170,7 @@ def _unavailable(src: WeightsSource, dest: Path, reason: str) -> CheckpointNotAv
         f"  {dest}",
         f"or pass its location with --checkpoint PATH or the {ENV_CHECKPOINT} "
         "environment variable.",
+        "(offline, the bundled model works without any download: --model samstream-synthetic)",
     ]
     return CheckpointNotAvailableError("\n".join(lines))
 
@@ -196,7 +198,8 @@ def resolve_checkpoint(
     """Path of a local checkpoint file for model ``name``.
 
     Precedence: ``checkpoint`` (must exist, ``FileNotFoundError`` otherwise)
-    → ``$SAMSTREAM_CHECKPOINT`` (same) → the file in :func:`cache_dir` →
+    → ``$SAMSTREAM_CHECKPOINT`` (same) → a bundled model's own file
+    (:mod:`samstream.bundled`) → the file in :func:`cache_dir` →
     a download into the cache.  Raises :class:`CheckpointNotAvailableError`
     with manual instructions when the download is impossible (``download``
     false, offline mode, network or integrity failure) and ``ValueError``
@@ -208,6 +211,9 @@ def resolve_checkpoint(
     env_path = _env(ENV_CHECKPOINT)
     if env_path is not None:
         return _local_file(env_path, name, ENV_CHECKPOINT)
+    bundled = bundled_model(name)
+    if bundled is not None:
+        return bundled_weights(bundled)
 
     src = weights_source(name)
     dest = cache_dir() / src.filename

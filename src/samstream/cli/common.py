@@ -253,7 +253,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument(
         "--model",
         default="sam2.1_hiera_tiny",
-        help="official model name, e.g. sam2.1_hiera_tiny, sam2.1_hiera_large, sam2_hiera_b+ (default: %(default)s)",
+        help="official model name, e.g. sam2.1_hiera_tiny, sam2.1_hiera_large, sam2_hiera_b+, or the bundled "
+        "samstream-synthetic (works offline) (default: %(default)s)",
     )
     which.add_argument("--config", type=Path, help="a model config in the reference YAML format (needs --checkpoint)")
     group.add_argument(

@@ -16,7 +16,9 @@ from .common import EXIT_NO_WEIGHTS, CliError, add_model_arguments, load_model_f
 def add_parser(sub) -> None:
     p = sub.add_parser("weights", help="list, download or export model weights")
     actions = p.add_subparsers(dest="action", required=True)
-    ls = actions.add_parser("list", help="the official models: files, sizes, where they come from, whether cached")
+    ls = actions.add_parser(
+        "list", help="the bundled and official models: files, sizes, where they come from, whether cached"
+    )
     ls.set_defaults(run=run_list)
     dl = actions.add_parser("download", help="fetch a model's weights into the cache")
     dl.add_argument("name", help="model name, e.g. sam2.1_hiera_tiny")
@@ -32,10 +34,16 @@ def _size(num: int | None) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from ..bundled import BUNDLED
     from ..download import cached_checkpoint_path, download_url
     from ..weights import WEIGHTS
 
     rows = [("name", "file", "size", "cached", "source")]
+    for name, model in BUNDLED.items():
+        present = model.weights_path.is_file()
+        size = model.weights_path.stat().st_size if present else None
+        where = "yes (in the package)" if present else "no (missing from this install)"
+        rows.append((name, model.weights_path.name, _size(size), where, f"bundled: {model.description}"))
     for name, src in WEIGHTS.items():
         path = cached_checkpoint_path(name)
         cached = f"yes ({path})" if path.is_file() else "no"

@@ -61,6 +61,9 @@ class DatasetSpec:
     seed_offset: int = 0  # synthetic: clip i uses seed seed_offset + i
     length: int = 100_000  # synthetic: number of distinct clips
     synthetic_images: bool = False  # synthetic: 1-frame images instead of videos
+    # synthetic: backgrounds ("procedural" also paints objects with procedural textures only: an easy start)
+    synthetic_background: Literal["auto", "photo", "procedural", "video"] = "auto"
+    synthetic_num_objects: tuple[int, int] = (1, 3)  # synthetic: annotated objects per clip (low, high)
 
     def __post_init__(self) -> None:
         if self.weight <= 0:

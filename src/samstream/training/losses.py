@@ -56,6 +56,9 @@ class LossWeights:
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
     supervise_all_iou: bool = True  # IoU loss on every candidate, not only the best
+    # Extra weight on the mask losses averaged over every candidate (0: the official best-only rule).
+    # Training from scratch uses it so that no multimask candidate is left without gradient.
+    all_candidates: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,9 @@ def step_losses(
     best_focal = focal[rows, best]
     best_dice = dice[rows, best]
     best_iou = iou_err.mean(dim=1) if weights.supervise_all_iou else iou_err[rows, best]
+    if weights.all_candidates > 0:
+        best_focal = best_focal + weights.all_candidates * focal.mean(dim=1)
+        best_dice = best_dice + weights.all_candidates * dice.mean(dim=1)
 
     present = gt_masks.flatten(1).any(dim=1).float()  # [N]
     object_score = F.binary_cross_entropy_with_logits(

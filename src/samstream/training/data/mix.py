@@ -211,7 +211,9 @@ def build_dataset(spec: DatasetSpec, data: DataConfig, synthetic_config=None) ->
     from samstream.training.synthetic import SyntheticVideoConfig
 
     if spec.kind == "synthetic":
-        config = synthetic_config or SyntheticVideoConfig(num_frames=data.num_frames)
+        config = synthetic_config or SyntheticVideoConfig(
+            num_frames=data.num_frames, background=spec.synthetic_background, num_objects=spec.synthetic_num_objects
+        )
         return SyntheticDataset(config, length=spec.length, seed_offset=spec.seed_offset,
                                 images=spec.synthetic_images, max_objects=data.max_objects, name=spec.name)
     if spec.kind == "sa1b":
