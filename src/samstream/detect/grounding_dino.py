@@ -84,7 +84,7 @@ class GroundingDinoProposer:
         image = check_image(image)
         height, width = image.shape[:2]
         device = next(self.model.parameters()).device
-        inputs = self.processor(images=image, text=grounding_dino_prompt(phrases), return_tensors="pt").to(device)
+        inputs = self.processor(images=np.array(image), text=grounding_dino_prompt(phrases), return_tensors="pt").to(device)
         outputs = self.model(**inputs)
         found = self.processor.post_process_grounded_object_detection(
             outputs,

@@ -63,7 +63,7 @@ class Owlv2Proposer:
         height, width = image.shape[:2]
         queries = list(phrases)
         device = next(self.model.parameters()).device
-        inputs = self.processor(text=[queries], images=image, return_tensors="pt").to(device)
+        inputs = self.processor(text=[queries], images=np.array(image), return_tensors="pt").to(device)
         outputs = self.model(**inputs)
         side = max(height, width)
         target = (side, side) if self.pads_to_square else (height, width)
