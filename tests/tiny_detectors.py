@@ -105,13 +105,15 @@ def write_tiny_owlv2(folder: Path, *, seed: int = 0) -> Path:
 
 class FakeProposer:
     """Returns given detections: ``boxes_per_call[i]`` (list of (x0, y0, x1, y1, label, score))
-    on the i-th call (the last entry again after that); records the phrases it was asked for."""
+    on the i-th call (the last entry again after that); records the phrases it was asked for.
+    ``with_masks``: each detection also carries its filled box as its mask (so masks are known)."""
 
     name = "fake"
 
-    def __init__(self, boxes_per_call: Sequence[Sequence[tuple]]):
+    def __init__(self, boxes_per_call: Sequence[Sequence[tuple]], *, with_masks: bool = False):
         self.boxes_per_call = [list(b) for b in boxes_per_call]
         self.calls: list[tuple[str, ...]] = []
+        self.with_masks = with_masks
 
     def propose(self, image: np.ndarray, phrases: tuple[str, ...]):
         from samstream.detect import Detections
@@ -120,6 +122,11 @@ class FakeProposer:
         self.calls.append(phrases)
         if not rows:
             return Detections.empty()
+        masks = None
+        if self.with_masks:
+            masks = np.zeros((len(rows),) + image.shape[:2], dtype=bool)
+            for mask, (x0, y0, x1, y1, *_) in zip(masks, rows):
+                mask[int(y0) : int(y1), int(x0) : int(x1)] = True
         return Detections(
-            np.array([r[:4] for r in rows], dtype=np.float64), np.array([r[5] for r in rows]), tuple(r[4] for r in rows)
+            np.array([r[:4] for r in rows], dtype=np.float64), np.array([r[5] for r in rows]), tuple(r[4] for r in rows), masks
         )
