@@ -40,6 +40,6 @@ class AutomaticMaskProposer:
                 seg = uncompressed_rle_to_mask(seg) if isinstance(seg.get("counts"), list) else decode_coco_rle([seg])[0]
             masks.append(np.asarray(seg, dtype=bool))
         if not masks:
-            return Detections.empty()
+            return Detections(np.zeros((0, 4)), np.zeros((0,)), (), np.zeros((0,) + image.shape[:2], dtype=bool))
         boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (m.bbox for m in found)], dtype=np.float64)
         return Detections(boxes, np.array([m.predicted_iou for m in found]), (self.label,) * len(found), np.stack(masks))

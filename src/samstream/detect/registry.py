@@ -55,9 +55,17 @@ def _from_loaded(loaded, request: DetectorRequest) -> ObjectProposer:
     )
 
 
+#: the transformers ``model_type`` values samstream runs
+SUPPORTED_MODEL_TYPES = ("grounding-dino", "owlv2", "owlvit")
+
+
+def _load(name: str, request: DetectorRequest):
+    return load_detector(name, device=request.device, cache_dir=request.cache_dir, model_types=SUPPORTED_MODEL_TYPES)
+
+
 def _hub(model: str) -> Callable[[DetectorRequest], ObjectProposer]:
     def factory(request: DetectorRequest) -> ObjectProposer:
-        return _from_loaded(load_detector(model, device=request.device, cache_dir=request.cache_dir), request)
+        return _from_loaded(_load(model, request), request)
 
     return factory
 
@@ -105,4 +113,4 @@ def make_proposer(name_or_path: str | os.PathLike[str] = DEFAULT_DETECTOR, reque
     spec = DETECTORS.get(text)
     if spec is not None:
         return spec.factory(request)
-    return _from_loaded(load_detector(text, device=request.device, cache_dir=request.cache_dir), request)
+    return _from_loaded(_load(text, request), request)
