@@ -36,7 +36,7 @@ class DiscoveryOptions:
     new_object_iou: a found mask is new when its IoU with every tracked mask is below this,
     and a tracked object is matched by a found mask at or above it;
     max_covered: ... and when less than this fraction of it lies under tracked masks;
-    max_objects: stop adding objects beyond this count;
+    max_objects: at most this many objects tracked at once (no new ones while that many are);
     drop_after: remove an object once this many frames have passed since a found mask last
     matched it (checked on detection frames; 0: never)."""
 
