@@ -72,6 +72,8 @@ def test_segment_text_errors(tmp_path, photo, tiny_model_files, tiny_owlv2_dir, 
     assert "--box-threshold must be in [0, 1]" in capsys.readouterr().err
     assert main(["segment", *args, "--text", "cat", "--detector", str(tmp_path / "missing" / "folder")]) == 2
     assert "no such folder" in capsys.readouterr().err
+    assert main(["segment", *args, "--text", "cat", "--detector", str(tiny_owlv2_dir), "--text-threshold", "0.2"]) == 2
+    assert "--text-threshold applies to Grounding DINO" in capsys.readouterr().err
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty_cache"))
     assert main(["segment", *args, "--text", "cat"]) == 3  # the default detector, not cached

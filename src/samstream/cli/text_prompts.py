@@ -75,13 +75,16 @@ def proposer_from_args(args: argparse.Namespace, *, sam_model=None, automatic_co
         automatic_config=automatic_config,
     )
     try:
-        return make_proposer(args.detector, request)
+        proposer = make_proposer(args.detector, request)
     except DetectorNotAvailableError as exc:
         raise CliError(str(exc), EXIT_NO_WEIGHTS) from None
     except DetectorLoadError as exc:
         raise CliError(str(exc)) from None
     except ImportError as exc:
         raise CliError(str(exc), EXIT_RUNTIME) from None
+    if args.text_threshold is not None and not hasattr(proposer, "text_threshold"):
+        raise CliError(f"--text-threshold applies to Grounding DINO; --detector {args.detector} ({proposer.name}) has none")
+    return proposer
 
 
 def needs_sam_model(args: argparse.Namespace) -> bool:
