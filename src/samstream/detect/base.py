@@ -13,7 +13,7 @@ __all__ = ["Detections", "ObjectProposer", "normalize_phrases", "check_image"]
 
 @dataclass(frozen=True)
 class Detections:
-    """K objects proposed on one image, best first is not implied (see ``sorted``).
+    """K objects proposed on one image (in the proposer's order; :meth:`sorted` puts the best first).
 
     boxes [K, 4] float64, x0, y0, x1, y1 in the image's pixels; scores [K] float64 (the
     detector's confidence); labels: K phrases (``"object"`` for class-agnostic proposers);

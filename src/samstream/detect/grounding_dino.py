@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import torch
@@ -23,15 +23,19 @@ def grounding_dino_prompt(phrases: tuple[str, ...]) -> str:
     return " ".join(f"{p}." for p in phrases)
 
 
-def match_phrase(decoded: str, phrases: tuple[str, ...]) -> str | None:
+def match_phrase(decoded: str, phrases: tuple[str, ...], special_tokens: Iterable[str] = ()) -> str | None:
     """The phrase a detection's decoded tokens name.
 
     The post-processing decodes the tokens whose score passed ``text_threshold``; they may be
-    a phrase, part of one, or words of several. The phrase sharing most words wins (the
-    earlier phrase on a tie); None when no word is shared and nothing but punctuation or
-    special tokens was decoded.
+    a phrase, part of one, or words of several. ``special_tokens`` (the tokenizer's
+    ``[SEP]``, ``[UNK]``, ...) are removed first. The phrase sharing most words wins (the
+    earlier phrase on a tie); with no word shared, the decoded words themselves; None when
+    nothing but punctuation and special tokens was decoded.
     """
-    words = _WORD.findall(decoded.lower().replace("[unk]", " ").replace("[sep]", " ").replace("[cls]", " "))
+    text = decoded.lower()
+    for token in special_tokens:
+        text = text.replace(token.lower(), " ")
+    words = _WORD.findall(text)
     if not words:
         return None
     text = " ".join(words)
@@ -93,7 +97,8 @@ class GroundingDinoProposer:
             text_threshold=self.text_threshold,
             target_sizes=[(height, width)],
         )[0]
-        labels = [match_phrase(text, phrases) for text in found["text_labels"]]
+        special = getattr(self.processor.tokenizer, "all_special_tokens", ())
+        labels = [match_phrase(text, phrases, special) for text in found["text_labels"]]
         keep = [i for i, label in enumerate(labels) if label is not None]
         boxes = clip_boxes(found["boxes"].float().cpu().numpy(), height, width)
         detections = Detections(boxes[keep], found["scores"].float().cpu().numpy()[keep], tuple(labels[i] for i in keep))
