@@ -100,7 +100,7 @@ def test_everything_text_has_the_phrases_as_categories(tmp_path, photo, tiny_mod
     assert (out / "overlays" / "coffee.png").is_file()
 
 
-@pytest.mark.parametrize("fmt", ["png", "rle"])
+@pytest.mark.parametrize("fmt", ["png", "rle", "mp4"])
 def test_track_text_carries_labels(tmp_path, clip, tiny_model_files, tiny_owlv2_dir, fmt):
     out = tmp_path / "out"
     code = main(["track", str(clip), "--text", "cat. red car.", "--detector", str(tiny_owlv2_dir), "--box-threshold", "0.3",
@@ -115,6 +115,11 @@ def test_track_text_carries_labels(tmp_path, clip, tiny_model_files, tiny_owlv2_
         for obj_id, o in objects.items():
             frames = sorted(int(p.stem) for p in (out / f"{obj_id:03d}").glob("*.png"))
             assert frames == list(range(o.first_frame, 5))  # tracked from the frame it was found on
+    elif fmt == "mp4":
+        import av
+
+        with av.open(str(out / "overlay.mp4")) as container:
+            assert sum(1 for _ in container.decode(video=0)) == 5  # objects from frame 0: every frame written
     else:
         records = read_coco_rle(out / "masks.rle.jsonl")
         assert {r["obj_id"] for r in records} == set(objects)
@@ -147,4 +152,16 @@ def test_track_text_bad_combinations(tmp_path, clip, tiny_model_files, capsys):
     assert "--text finds the objects itself" in capsys.readouterr().err
     assert main([*base, "--drop-after", "3"]) == 2
     assert "--drop-after needs --detect-every" in capsys.readouterr().err
+    no_text = [a for a in base if a not in ("--text", "cat")]
+    assert main([*no_text, "--point", "0:10,10", "--detector", "owlv2", "--box-threshold", "0.2"]) == 2
+    assert "--detector, --box-threshold only apply to text prompts" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_without_transformers_the_error_says_what_to_install(tmp_path, photo, tiny_model_files, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "transformers", None)  # as if it were not installed
+    code = main(["segment", str(photo), "--text", "cat", "--detector", "owlv2", "--out", str(tmp_path / "o"), *tiny_model_files.cli_args()])
+    assert code == 1
+    assert "pip install 'samstream[text]'" in capsys.readouterr().err

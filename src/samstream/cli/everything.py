@@ -48,7 +48,7 @@ from .common import (
     model_config_from_args,
     remove_if_new_and_empty,
 )
-from .text_prompts import add_text_arguments, check_text_arguments, needs_sam_model, proposer_from_args
+from .text_prompts import add_text_arguments, check_text_arguments, needs_sam_model, proposer_from_args, refuse_unused_text_flags
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 ANNOTATIONS_FILE = "annotations.json"
@@ -197,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
 
     # inputs, config, device and output folder are checked before the model loads
     config = _config_from_args(args)
+    refuse_unused_text_flags(args)
     phrases = check_text_arguments(args) if args.text is not None else None
     all_paths = _list_images(args.input)
     paths, skipped = _readable(all_paths, args.max_pixels)

@@ -23,7 +23,7 @@ from .common import (
     model_config_from_args,
     parse_floats,
 )
-from .text_prompts import add_text_arguments, check_text_arguments, needs_sam_model, proposer_from_args
+from .text_prompts import add_text_arguments, check_text_arguments, needs_sam_model, proposer_from_args, refuse_unused_text_flags
 
 #: What a run writes into --out (replaced by a run with --overwrite).
 OUTPUTS = (r"mask_\d+\.png", r"overlay\.png", r"scores\.json", ATOMIC_LEFTOVERS)
@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.text is not None:
         return run_text(args)
+    refuse_unused_text_flags(args)
     # everything that can be checked is checked before the model loads
     points, labels, box = _parse_prompt(args)
     check_model_files(args)

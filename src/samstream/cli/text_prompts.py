@@ -19,7 +19,7 @@ def add_text_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--detector",
-        default="grounding-dino",
+        default=DEFAULT_DETECTOR,
         metavar="NAME_OR_PATH",
         help="grounding-dino (IDEA-Research/grounding-dino-tiny), grounding-dino-base, owlv2, owlv2-large, automatic "
         "(SAM's own masks, label 'object'), a Hugging Face model id, or a save_pretrained folder (default: %(default)s)",
@@ -30,6 +30,22 @@ def add_text_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--text-threshold", type=float, metavar="T", help="Grounding DINO: minimum score of a label's tokens (default: 0.25)"
     )
+
+
+DEFAULT_DETECTOR = "grounding-dino"
+
+
+def refuse_unused_text_flags(args: argparse.Namespace) -> None:
+    """The detector flags without ``--text`` are a mistake: CliError naming them."""
+    if args.text is not None:
+        return
+    given = [flag for flag, used in (
+        ("--detector", args.detector != DEFAULT_DETECTOR),
+        ("--box-threshold", args.box_threshold is not None),
+        ("--text-threshold", args.text_threshold is not None),
+    ) if used]
+    if given:
+        raise CliError(f"{', '.join(given)} only apply{'s' if len(given) == 1 else ''} to text prompts: add --text \"PHRASES.\"")
 
 
 def check_text_arguments(args: argparse.Namespace) -> tuple[str, ...]:

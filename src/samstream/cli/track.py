@@ -27,7 +27,7 @@ from .common import (
     parse_floats,
     remove_if_new_and_empty,
 )
-from .text_prompts import add_text_arguments, check_text_arguments, needs_sam_model, proposer_from_args
+from .text_prompts import add_text_arguments, check_text_arguments, needs_sam_model, proposer_from_args, refuse_unused_text_flags
 
 FORMAT_OUTPUTS = {"png": "", "palette": "", "rle": "masks.rle.jsonl", "mp4": "overlay.mp4"}
 
@@ -279,6 +279,7 @@ def run(args: argparse.Namespace) -> int:
     from ..video.predictor import VideoPredictor, VideoPredictorOptions
     from ..video.streaming import StreamingTracker
 
+    refuse_unused_text_flags(args)
     phrases = None
     if args.text is not None:
         if args.everything:
