@@ -213,3 +213,29 @@ def test_text_segmenter_turns_boxes_into_labelled_masks(tiny_model):
     assert given[0].mask[100:300, 350:500].all() and given[0].mask.sum() == 150 * 200  # the proposer's own mask
     with pytest.raises(TypeError, match="proposer"):
         TextSegmenter(predictor, object())
+
+
+def test_text_segmenter_on_features_already_computed(tiny_model):
+    """Given the image's features (a video frame's), the masks are those of encoding it again."""
+    from samstream.image.predictor import ImagePredictor
+    from samstream.image.text import TextSegmenter
+    from samstream.image.transforms import preprocess
+    from tiny import sample_image
+
+    image = sample_image("coffee")
+    with torch.inference_mode():
+        features = tiny_model.encode_images(preprocess(image, tiny_model.image_size)[None])
+    rows = [(100, 50, 300, 250, "cup", 0.5), (350, 100, 500, 300, "spoon", 0.8)]
+    calls = []
+    segmenter = TextSegmenter(ImagePredictor(tiny_model), FakeProposer([rows]))
+    reused = segmenter.segment(image, "cup. spoon.", features=lambda: (calls.append(1), features)[1])
+    encoded = TextSegmenter(ImagePredictor(tiny_model), FakeProposer([rows])).segment(image, "cup. spoon.")
+    assert calls == [1]
+    for a, b in zip(reused, encoded):
+        np.testing.assert_array_equal(a.mask, b.mask)
+        assert a.mask_score == pytest.approx(b.mask_score, abs=1e-6)
+    assert segmenter.segment(image, "cup", features=lambda: (calls.append(2), features)[1]) != [] and calls[-1] == 2
+    with pytest.raises(TypeError, match="FrameFeatures"):
+        segmenter.segment(image, "cup", features=lambda: None)
+    nothing = TextSegmenter(ImagePredictor(tiny_model), FakeProposer([[]]))
+    assert nothing.segment(image, "cup", features=lambda: calls.append(3)) == [] and 3 not in calls  # not asked for

@@ -36,7 +36,7 @@ class ScriptedFinder:
         self.frames: list[int] = []
         self.current = 0
 
-    def find(self, rgb):
+    def find(self, rgb, features=None):
         self.frames.append(self.current)
         return self.script.get(self.current, [])
 
@@ -240,3 +240,21 @@ def test_text_tracking_live_in_the_streaming_tracker(video_model):
     assert tracker.labels == ({1: "car", 2: "person"} if joins else {1: "car"})
     with pytest.raises(TypeError, match="ObjectDiscovery"):
         StreamingTracker(video_model, discovery=proposer)
+
+
+def test_detection_frames_reuse_the_tracked_frames_features(video_model, monkeypatch):
+    """Boxes found on a frame are decoded from the features the tracker computed for it: one
+    image encoding per frame, detection frames included."""
+    from samstream.video.everything import EverythingTracker
+    from samstream.video.predictor import VideoPredictor
+
+    encoded: list[int] = []
+    real = video_model.encode_images
+    monkeypatch.setattr(video_model, "encode_images", lambda images: (encoded.append(len(images)), real(images))[1])
+    proposer = FakeProposer([[(10, 10, 80, 90, "person", 0.9)], [(200, 20, 300, 120, "car", 0.6)]])  # SAM makes the masks
+    predictor = VideoPredictor(video_model)
+    tracker = EverythingTracker(predictor, _text_finder(video_model, proposer), DiscoveryOptions(detect_every=2))
+    session = predictor.open_session(moving_clip(5))
+    results = list(tracker.run(session, progress=False))
+    assert len(results) == 5 and len(proposer.calls) == 3
+    assert encoded == [1] * 5  # frames 0..4 once each; frames 0, 2 and 4 were also detection frames

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
 from ..detect.base import Detections, ObjectProposer, check_image, normalize_phrases
+from ..modeling.sam2 import FrameFeatures
 from ..results import DetectedObject
 from .predictor import ImagePredictor
 
@@ -41,11 +42,19 @@ class TextSegmenter:
             detections = detections.select(np.arange(min(len(detections), self.max_objects)))
         return detections
 
-    def segment(self, image: np.ndarray, text: str | Iterable[str]) -> list[DetectedObject]:
-        """Every object ``text`` names on ``image`` [H, W, 3] uint8, best detection first."""
-        return self.segment_detections(image, self.detect(image, text))
+    def segment(
+        self, image: np.ndarray, text: str | Iterable[str], *, features: Callable[[], FrameFeatures] | None = None
+    ) -> list[DetectedObject]:
+        """Every object ``text`` names on ``image`` [H, W, 3] uint8, best detection first.
 
-    def segment_detections(self, image: np.ndarray, detections: Detections) -> list[DetectedObject]:
+        ``features``: gives the image's SAM features already computed (a video frame's), used
+        instead of encoding the image again; called only when there is something to segment.
+        """
+        return self.segment_detections(image, self.detect(image, text), features=features)
+
+    def segment_detections(
+        self, image: np.ndarray, detections: Detections, *, features: Callable[[], FrameFeatures] | None = None
+    ) -> list[DetectedObject]:
         """Masks for detections already made on ``image`` (their own masks when they have them)."""
         image = check_image(image)
         if len(detections) == 0:
@@ -53,7 +62,10 @@ class TextSegmenter:
         if detections.masks is not None:
             masks, mask_scores = detections.masks, detections.scores
         else:
-            self.predictor.set_image(image)
+            if features is not None:
+                self.predictor.set_features(features(), image.shape[:2])
+            else:
+                self.predictor.set_image(image)
             result = self.predictor.predict(box=detections.boxes, multimask_output=False)  # masks [K, 1, H, W]
             masks, mask_scores = result.masks[:, 0], result.scores[:, 0]
         return [

@@ -6,7 +6,7 @@ and the streaming tracker alike."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from ..results import DetectedObject, FrameResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..image.automatic import AutomaticMaskGenerator
+    from ..modeling.sam2 import FrameFeatures
     from ..image.text import TextSegmenter
     from .predictor import VideoPredictor
     from .state import VideoSession
@@ -99,11 +100,13 @@ def new_object_indices(
 
 @runtime_checkable
 class CandidateFinder(Protocol):
-    """``find(rgb [H, W, 3] uint8) -> objects`` (masks at the frame's size, best first); ``name`` says which finder."""
+    """``find(rgb [H, W, 3] uint8, features) -> objects`` (masks at the frame's size, best
+    first); ``features()`` gives the frame's SAM features when the finder can use them (it need
+    not call it); ``name`` says which finder."""
 
     name: str
 
-    def find(self, rgb: np.ndarray) -> list[DetectedObject]: ...
+    def find(self, rgb: np.ndarray, features: "Callable[[], FrameFeatures] | None" = None) -> list[DetectedObject]: ...
 
 
 class GeneratorFinder:
@@ -116,8 +119,8 @@ class GeneratorFinder:
 
         self.proposer = AutomaticMaskProposer(generator)
 
-    def find(self, rgb: np.ndarray) -> list[DetectedObject]:
-        found = self.proposer.propose(rgb)
+    def find(self, rgb: np.ndarray, features: "Callable[[], FrameFeatures] | None" = None) -> list[DetectedObject]:
+        found = self.proposer.propose(rgb)  # the generator encodes its crops itself
         assert found.masks is not None
         return [
             DetectedObject(found.masks[i], found.boxes[i], found.labels[i], float(found.scores[i]), float(found.scores[i]))
@@ -135,8 +138,8 @@ class TextFinder:
         self.phrases = normalize_phrases(text)
         self.name = segmenter.proposer.name
 
-    def find(self, rgb: np.ndarray) -> list[DetectedObject]:
-        return self.segmenter.segment(rgb, self.phrases)
+    def find(self, rgb: np.ndarray, features: "Callable[[], FrameFeatures] | None" = None) -> list[DetectedObject]:
+        return self.segmenter.segment(rgb, self.phrases, features=features)
 
 
 class ObjectDiscovery:
@@ -177,7 +180,7 @@ class ObjectDiscovery:
         if self._first_frame is None:
             self._first_frame = frame_idx
         rgb = session.frames.get_rgb(frame_idx)
-        found = self.finder.find(rgb)
+        found = self.finder.find(rgb, features=lambda: predictor.frame_features(session, frame_idx))
         candidates = [np.asarray(o.mask, dtype=bool) for o in found]
         if current is not None and current.obj_ids:
             tracked = current.binary_masks().cpu().numpy()
