@@ -75,3 +75,19 @@ def tiny_file_model(tiny_model_files):
     from samstream.build import build_model
 
     return build_model(tiny_model_files.config, tiny_model_files.checkpoint)
+
+
+@pytest.fixture(scope="session")
+def tiny_grounding_dino_dir(tmp_path_factory) -> Path:
+    """:func:`tiny_detectors.write_tiny_grounding_dino`: a random-weight Grounding DINO folder (needs transformers)."""
+    from tiny_detectors import write_tiny_grounding_dino
+
+    return write_tiny_grounding_dino(tmp_path_factory.mktemp("grounding_dino"))
+
+
+@pytest.fixture(scope="session")
+def tiny_owlv2_dir(tmp_path_factory) -> Path:
+    """:func:`tiny_detectors.write_tiny_owlv2`: a random-weight OWLv2 folder (needs transformers)."""
+    from tiny_detectors import write_tiny_owlv2
+
+    return write_tiny_owlv2(tmp_path_factory.mktemp("owlv2"))

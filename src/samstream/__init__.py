@@ -44,6 +44,11 @@ _PUBLIC: dict[str, str] = {
     "load_weights": ".checkpoint",
     "save_safetensors": ".checkpoint",
     "make_writer": ".io.writers",
+    "TextSegmenter": ".image.text",
+    "DetectedObject": ".results",
+    "make_proposer": ".detect",
+    "ObjectDiscovery": ".video.discovery",
+    "TextFinder": ".video.discovery",
 }
 
 __all__ = ["__version__", *_PUBLIC]
@@ -76,6 +81,10 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .build import build_model
+    from .detect import make_proposer
+    from .image.text import TextSegmenter
+    from .results import DetectedObject
+    from .video.discovery import ObjectDiscovery, TextFinder
     from .checkpoint import CheckpointError, load_weights, save_safetensors
     from .config import ConfigError, SAM2Config, VideoOptions, load_config
     from .image.automatic import AutomaticMaskConfig, AutomaticMaskGenerator

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Iterator, NamedTuple
 
+import numpy as np
 import torch
 
 
@@ -63,3 +65,20 @@ class PromptResult:
     def __repr__(self) -> str:
         state = "computed" if self._compute is None else "not computed yet"
         return f"PromptResult(frame_idx={self.frame_idx}, obj_ids={self.obj_ids}, masks {state})"
+
+
+@dataclass(frozen=True)
+class DetectedObject:
+    """One object a phrase (or the automatic generator) found on an image.
+
+    mask [H, W] bool at the image's size; box [4] float64, x0, y0, x1, y1 in pixels (the
+    detector's box, the mask's prompt); label: the phrase; score: the detector's confidence;
+    mask_score: SAM's predicted IoU of the mask (the detector's score when the proposer made
+    the mask itself).
+    """
+
+    mask: np.ndarray
+    box: np.ndarray
+    label: str
+    score: float
+    mask_score: float

@@ -17,6 +17,11 @@ are processed and ``annotations.json`` lists them (its ``info.skipped`` names th
 files with the reason), and the command then exits with code 5 (``EXIT_PARTIAL``).
 ``--png`` adds ``DIR/masks/<image>/<k>.png`` (0/255, k = annotation order) and
 ``--overlay`` adds ``DIR/overlays/<image>.png``.
+
+With ``--text "cat. dog."`` the masks are those of a detector's boxes: ``categories`` are the
+phrases (ids 1, 2, ... in the order given), each annotation's ``category_id`` is its phrase,
+``score`` the detector's confidence, ``predicted_iou`` SAM's and ``detector_box`` the box
+(x0, y0, x1, y1); the overlay writes each label at its box.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from .common import (
     model_config_from_args,
     remove_if_new_and_empty,
 )
+from .text_prompts import add_text_arguments, check_text_arguments, needs_sam_model, proposer_from_args, refuse_unused_text_flags
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 ANNOTATIONS_FILE = "annotations.json"
@@ -90,6 +96,7 @@ def add_parser(sub) -> None:
     g.add_argument("--use-m2m", action="store_true", help="refine each mask once with its own logits")
     g.add_argument("--single-mask", action="store_true", help="one mask per point instead of three")
     add_max_pixels_argument(p)
+    add_text_arguments(p)
     add_model_arguments(p)
     p.set_defaults(run=run)
 
@@ -190,6 +197,8 @@ def run(args: argparse.Namespace) -> int:
 
     # inputs, config, device and output folder are checked before the model loads
     config = _config_from_args(args)
+    refuse_unused_text_flags(args)
+    phrases = check_text_arguments(args) if args.text is not None else None
     all_paths = _list_images(args.input)
     paths, skipped = _readable(all_paths, args.max_pixels)
     if not paths:
@@ -206,8 +215,18 @@ def run(args: argparse.Namespace) -> int:
     existed = check_output_dir(
         out_dir, flag="--output-dir", inputs=[args.input], overwrite=args.overwrite, earlier_outputs=EARLIER_OUTPUTS
     )
+    proposer = proposer_from_args(args) if phrases is not None and not needs_sam_model(args) else None
     model = load_model_from_args(args)
     generator = AutomaticMaskGenerator(model, config)
+    segmenter = None
+    if phrases is not None:
+        from ..image.predictor import ImagePredictor
+        from ..image.text import TextSegmenter
+
+        if proposer is None:
+            proposer = proposer_from_args(args, sam_model=model, automatic_config=config)
+        segmenter = TextSegmenter(ImagePredictor(model), proposer)
+    categories = _Categories(phrases or ())
 
     document: dict[str, Any] = {
         "info": {
@@ -218,8 +237,12 @@ def run(args: argparse.Namespace) -> int:
         },
         "images": [],
         "annotations": [],
-        "categories": [{"id": 1, "name": "object"}],
+        "categories": categories.entries,
     }
+    if phrases is not None:
+        document["info"]["text"] = args.text
+        document["info"]["phrases"] = list(phrases)
+        document["info"]["detector"] = getattr(proposer, "source", "") or args.detector
 
     def skip(path: Path, reason: str) -> None:
         _report_skip(path, reason)
@@ -241,12 +264,19 @@ def run(args: argparse.Namespace) -> int:
             height, width = image.shape[:2]
             with autocast_context(args):
                 try:
-                    masks = generator.generate(image)
+                    if segmenter is not None:
+                        found = segmenter.segment(image, phrases)
+                    else:
+                        masks = generator.generate(image)
                 except ValueError as exc:
                     skip(path, str(exc))
                     atomic_write_json(out_dir / ANNOTATIONS_FILE, document)
                     continue
             document["images"].append({"id": image_id, "file_name": str(path), "width": width, "height": height})
+            if segmenter is not None:
+                total = _write_text_image(args, out_dir, name, image, image_id, found, document, categories, total)
+                atomic_write_json(out_dir / ANNOTATIONS_FILE, document)
+                continue
             for mask in masks:
                 total += 1
                 document["annotations"].append(
@@ -291,3 +321,57 @@ def run(args: argparse.Namespace) -> int:
             EXIT_PARTIAL,
         )
     return 0
+
+
+class _Categories:
+    """COCO categories: the phrases in order (ids 1, 2, ...), then any other label met; without
+    phrases the one class-agnostic category ``object``."""
+
+    def __init__(self, phrases: tuple[str, ...]) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self._ids: dict[str, int] = {}
+        for name in phrases or ("object",):
+            self.id_of(name)
+
+    def id_of(self, name: str) -> int:
+        if name not in self._ids:
+            self._ids[name] = len(self._ids) + 1
+            self.entries.append({"id": self._ids[name], "name": name})
+        return self._ids[name]
+
+
+def _write_text_image(args, out_dir: Path, name: str, image: np.ndarray, image_id: int, found, document, categories, total: int) -> int:
+    """The annotations (and --png / --overlay files) of one image's detected objects; returns the new total."""
+    from ..io.atomic import atomic_save_png
+    from ..io.overlay import draw_labels, overlay_masks
+    from ..io.rle import coco_rle_areas, coco_rle_boxes_xywh, encode_coco_rle
+
+    if not found:
+        return total
+    binary = np.stack([o.mask for o in found])
+    rles = encode_coco_rle(binary)
+    for obj, rle, area, box in zip(found, rles, coco_rle_areas(rles), coco_rle_boxes_xywh(rles)):
+        total += 1
+        document["annotations"].append(
+            {
+                "id": total,
+                "image_id": image_id,
+                "category_id": categories.id_of(obj.label),
+                "segmentation": rle,
+                "area": int(area),
+                "bbox": [float(v) for v in box],
+                "iscrowd": 0,
+                "score": obj.score,
+                "predicted_iou": obj.mask_score,
+                "detector_box": [float(v) for v in obj.box],
+            }
+        )
+    if args.png:
+        for k, mask_image in enumerate(binary):
+            atomic_save_png(out_dir / "masks" / name / f"{k:04d}.png", mask_image.astype(np.uint8) * 255)
+    if args.overlay:
+        ids = list(range(1, len(found) + 1))
+        drawn = overlay_masks(image, binary, ids)
+        drawn = draw_labels(drawn, np.stack([o.box for o in found]), [f"{o.label} {o.score:.2f}" for o in found], ids)
+        atomic_save_png(out_dir / "overlays" / f"{name}.png", drawn)
+    return total

@@ -1,4 +1,5 @@
-"""``samstream segment IMAGE --point X,Y[,LABEL] [--box X0,Y0,X1,Y1] --out DIR``."""
+"""``samstream segment IMAGE --point X,Y[,LABEL] [--box X0,Y0,X1,Y1] --out DIR``, or
+``samstream segment IMAGE --text "cat. dog." --out DIR`` (a detector's boxes, one mask per object)."""
 
 from __future__ import annotations
 
@@ -22,13 +23,14 @@ from .common import (
     model_config_from_args,
     parse_floats,
 )
+from .text_prompts import add_text_arguments, check_text_arguments, needs_sam_model, proposer_from_args, refuse_unused_text_flags
 
 #: What a run writes into --out (replaced by a run with --overwrite).
 OUTPUTS = (r"mask_\d+\.png", r"overlay\.png", r"scores\.json", ATOMIC_LEFTOVERS)
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("segment", help="segment one image from clicks and/or a box")
+    p = sub.add_parser("segment", help="segment one image from clicks and/or a box, or the objects a text names")
     p.add_argument("image", type=Path, help="image file (any format PIL reads)")
     p.add_argument(
         "--point",
@@ -44,6 +46,7 @@ def add_parser(sub) -> None:
     mm = p.add_mutually_exclusive_group()
     mm.add_argument("--multimask", dest="multimask", action="store_true", default=None, help="return 3 masks")
     mm.add_argument("--single", dest="multimask", action="store_false", help="return 1 mask")
+    add_text_arguments(p)
     add_model_arguments(p)
     p.set_defaults(run=run)
 
@@ -72,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
     from ..io.overlay import PromptMarks, draw_prompts, overlay_masks
     from ..prompts import check_boxes, check_boxes_in_image, check_points_in_image
 
+    if args.text is not None:
+        return run_text(args)
+    refuse_unused_text_flags(args)
     # everything that can be checked is checked before the model loads
     points, labels, box = _parse_prompt(args)
     check_model_files(args)
@@ -132,4 +138,93 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"--out {args.out}: cannot write {exc.filename or ''}: {exc.strerror or exc}", EXIT_RUNTIME) from None
     print(f"wrote {len(result.masks)} mask(s), scores.json and overlay.png to {args.out} (best: mask_{best}.png, score {result.scores[best]:.3f})")
+    return 0
+
+
+def _load_rgb(args: argparse.Namespace) -> np.ndarray:
+    from ..image.transforms import load_image
+
+    try:
+        image = load_image(args.image, max_pixels=args.max_pixels)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    if image.dtype != np.uint8:
+        image = (image * 255.0 + 0.5).astype(np.uint8)
+    return image
+
+
+def run_text(args: argparse.Namespace) -> int:
+    """``--text``: the detector's boxes, each made a mask; labels and scores in scores.json."""
+    from ..image.predictor import ImagePredictor
+    from ..image.text import TextSegmenter
+    from ..io.atomic import atomic_save_png, atomic_write_json
+    from ..io.overlay import PromptMarks, draw_prompts, overlay_masks
+    from .common import EXIT_NOTHING_FOUND
+
+    if args.point or args.box:
+        raise CliError("--text finds the objects itself: it takes no --point or --box")
+    if args.multimask:
+        raise CliError("--text makes one mask per detected box: it cannot be combined with --multimask")
+    phrases = check_text_arguments(args)
+    check_model_files(args)
+    device_from_args(args)
+    model_config_from_args(args)
+    image = _load_rgb(args)
+    check_output_dir(args.out, flag="--out", inputs=[args.image], overwrite=args.overwrite, earlier_outputs=OUTPUTS)
+
+    proposer = None if needs_sam_model(args) else proposer_from_args(args)
+    model = load_model_from_args(args)
+    if proposer is None:
+        proposer = proposer_from_args(args, sam_model=model)
+    segmenter = TextSegmenter(ImagePredictor(model), proposer)
+    with autocast_context(args):
+        try:
+            objects = segmenter.segment(image, phrases)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    if not objects:
+        raise CliError(
+            f"--text {args.text!r}: the detector ({proposer.name}) found nothing; nothing was written "
+            "(lower --box-threshold, or try another --detector)",
+            EXIT_NOTHING_FOUND,
+        )
+    ids = list(range(1, len(objects) + 1))
+    masks = np.stack([o.mask for o in objects])
+    marks = PromptMarks(
+        np.zeros((0, 2)),
+        np.zeros((0,), dtype=np.int64),
+        np.stack([o.box for o in objects]),
+        box_obj_ids=tuple(ids),
+        box_labels=tuple(f"{o.label} {o.score:.2f}" for o in objects),
+    )
+    overlay = draw_prompts(overlay_masks(image, masks, ids), marks)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for i, obj in enumerate(objects):
+            atomic_save_png(args.out / f"mask_{i}.png", obj.mask.astype(np.uint8) * 255)
+        atomic_save_png(args.out / "overlay.png", overlay)
+        atomic_write_json(
+            args.out / "scores.json",
+            {
+                "image": str(args.image),
+                "text": args.text,
+                "phrases": list(phrases),
+                "detector": getattr(proposer, "source", "") or args.detector,
+                "objects": [
+                    {
+                        "mask": f"mask_{i}.png",
+                        "label": o.label,
+                        "score": o.score,
+                        "mask_score": o.mask_score,
+                        "box": [float(v) for v in o.box],
+                    }
+                    for i, o in enumerate(objects)
+                ],
+            },
+            indent=2,
+        )
+    except OSError as exc:
+        raise CliError(f"--out {args.out}: cannot write {exc.filename or ''}: {exc.strerror or exc}", EXIT_RUNTIME) from None
+    found = ", ".join(f"{o.label} {o.score:.2f}" for o in objects)
+    print(f"wrote {len(objects)} mask(s), scores.json and overlay.png to {args.out} ({found})")
     return 0

@@ -1,4 +1,6 @@
-"""``samstream track VIDEO_OR_FOLDER --point FRAME:X,Y[:OBJ[:LABEL]] ... --output-dir DIR``."""
+"""``samstream track VIDEO_OR_FOLDER --point FRAME:X,Y[:OBJ[:LABEL]] ... --output-dir DIR``; or
+``--everything`` / ``--text "person."``: objects found on the first frame (and every
+``--detect-every`` frames) and tracked, each object's label in ``objects.json``."""
 
 from __future__ import annotations
 
@@ -25,12 +27,15 @@ from .common import (
     parse_floats,
     remove_if_new_and_empty,
 )
+from .text_prompts import add_text_arguments, check_text_arguments, needs_sam_model, proposer_from_args, refuse_unused_text_flags
 
 FORMAT_OUTPUTS = {"png": "", "palette": "", "rle": "masks.rle.jsonl", "mp4": "overlay.mp4"}
 
 #: What a run of any format writes into --output-dir (replaced by a run with --overwrite):
 #: png's object folders, palette's frame PNGs, the RLE file, the video (also unfinished).
-EARLIER_OUTPUTS = (r"\d{3,}", r"\d{5,}\.png", r"masks\.rle\.jsonl", r"overlay\.mp4(\.partial)?", ATOMIC_LEFTOVERS)
+EARLIER_OUTPUTS = (
+    r"\d{3,}", r"\d{5,}\.png", r"masks\.rle\.jsonl", r"overlay\.mp4(\.partial)?", r"objects\.json", ATOMIC_LEFTOVERS
+)
 
 #: Object ids each format can store.
 _PALETTE_IDS = range(1, 256)
@@ -81,7 +86,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--reverse", action="store_true", help="track backwards from the last prompted frame")
     p.add_argument("--fill-hole-area", type=int, default=8, help="fill mask holes up to this area (default: %(default)s)")
-    every = p.add_argument_group("find and track everything")
+    every = p.add_argument_group("find and track everything (--everything), or what a text names (--text)")
     every.add_argument(
         "--everything", action="store_true", help="discover objects automatically on the first frame and track them all"
     )
@@ -89,12 +94,27 @@ def add_parser(sub) -> None:
         "--detect-every", type=int, default=0, metavar="N", help="look for new objects every N frames (default: first frame only)"
     )
     every.add_argument(
-        "--new-object-iou", type=float, default=0.5, help="a found mask is new below this IoU with tracked masks (default: %(default)s)"
+        "--new-object-iou",
+        "--match-iou",
+        dest="new_object_iou",
+        type=float,
+        default=0.5,
+        help="a found mask is new below this IoU with every tracked mask; a tracked object is matched by one at or "
+        "above it (default: %(default)s)",
+    )
+    every.add_argument(
+        "--drop-after",
+        type=int,
+        default=0,
+        metavar="N",
+        help="stop tracking an object once N frames have passed since a found mask last matched it "
+        "(checked every --detect-every frames; default: never)",
     )
     every.add_argument("--points-per-side", type=int, default=16, help="generator grid (default: %(default)s)")
     every.add_argument("--pred-iou-thresh", type=float, default=0.8, help="generator filter (default: %(default)s)")
     every.add_argument("--stability-score-thresh", type=float, default=0.95, help="generator filter (default: %(default)s)")
     every.add_argument("--max-objects", type=int, default=100, help="most objects to track (default: %(default)s)")
+    add_text_arguments(p)
     add_model_arguments(p)
     p.set_defaults(run=run)
 
@@ -172,13 +192,14 @@ def _check_ids_for_format(args: argparse.Namespace, prompts) -> None:
     """The object ids the chosen format cannot store, refused before anything runs."""
     if args.format != "palette":
         return
+    discovering = args.everything or args.text is not None
     bad = sorted({obj for _, obj in prompts if obj not in _PALETTE_IDS})
     if bad:
         raise CliError(
             f"--format palette stores object ids 1..255 in 8-bit PNGs (0 is background), got object id(s) "
             f"{', '.join(map(str, bad))}: renumber them or use --format png or rle"
         )
-    if args.everything and args.max_objects > len(_PALETTE_IDS):
+    if discovering and args.max_objects > len(_PALETTE_IDS):
         raise CliError(f"--format palette stores at most 255 objects: use --max-objects 255 or less, or --format png")
 
 
@@ -258,11 +279,19 @@ def run(args: argparse.Namespace) -> int:
     from ..video.predictor import VideoPredictor, VideoPredictorOptions
     from ..video.streaming import StreamingTracker
 
-    if args.everything:
+    refuse_unused_text_flags(args)
+    phrases = None
+    if args.text is not None:
+        if args.everything:
+            raise CliError("--text and --everything both find the objects: give one of them")
+        phrases = check_text_arguments(args)
+    discovering = args.everything or phrases is not None
+    if discovering:
+        flag = "--everything" if args.everything else "--text"
         if args.point or args.box or args.mask:
-            raise CliError("--everything finds the objects itself: it takes no --point, --box or --mask")
+            raise CliError(f"{flag} finds the objects itself: it takes no --point, --box or --mask")
         if args.reverse:
-            raise CliError("--everything tracks forward: it cannot be combined with --reverse")
+            raise CliError(f"{flag} tracks forward: it cannot be combined with --reverse")
         prompts = {}
     else:
         prompts = parse_prompts(args)
@@ -273,7 +302,11 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "mp4" and args.reverse:
         raise CliError("--format mp4 writes frames in playing order: it cannot be combined with --reverse")
     _check_ids_for_format(args, prompts)
-    if args.everything:
+    if discovering:
+        if args.drop_after < 0:
+            raise CliError(f"--drop-after must be >= 0, got {args.drop_after}")
+        if args.drop_after and not args.detect_every:
+            raise CliError("--drop-after needs --detect-every N: objects are matched on the detection frames")
         _everything_options(args)
     # the config, device, output folder and video are checked before the model loads
     check_model_files(args)
@@ -288,9 +321,11 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     n, height, width = source.num_frames, source.video_height, source.video_width
     mask_prompts = _validate(prompts, n, height, width, args.max_pixels)
+    proposer = proposer_from_args(args) if phrases is not None and not needs_sam_model(args) else None
     model = load_model_from_args(args, for_video=True)
     options = VideoPredictorOptions(fill_hole_area=args.fill_hole_area)
 
+    labels: dict[int, str] = {}  # filled as objects are found; the writers read it on every frame
     out_name = FORMAT_OUTPUTS[args.format]
     output = args.output_dir / out_name if out_name else args.output_dir
     try:
@@ -303,19 +338,30 @@ def run(args: argparse.Namespace) -> int:
             fps=source.fps or 25.0,
             frames=source,
             marks=_prompt_marks(prompts),
+            labels=labels,
         )
     except OSError as exc:
         raise CliError(f"--output-dir {args.output_dir}: cannot write: {exc.strerror or exc}", EXIT_RUNTIME) from None
     written = 0
     try:
         with writer, autocast_context(args):
-            if args.everything:
-                tracker = _everything_tracker(args, model, options)
+            if discovering:
+                if phrases is not None:
+                    tracker = _text_tracker(args, model, options, proposer, phrases)
+                else:
+                    tracker = _everything_tracker(args, model, options)
                 session = tracker.predictor.open_session(source, streaming=args.stream)
+                known: tuple = ()
                 for frame_idx, obj_ids, logits in tracker.run(session):
+                    if phrases is not None and tuple(tracker.discovery.objects.values()) != known:
+                        labels.update(tracker.discovery.labels)
+                        _write_objects(args, tracker, phrases)
+                        known = tuple(tracker.discovery.objects.values())
                     writer.write(frame_idx, obj_ids, (logits[:, 0] > 0).cpu().numpy())
                     written += 1
-                found = len(session.objects)
+                if phrases is not None and tuple(tracker.discovery.objects.values()) != known:
+                    _write_objects(args, tracker, phrases)  # objects dropped on the last frames
+                found = len(tracker.discovery.objects)
                 print(f"found {found} object(s)")
             elif args.stream:
                 tracker = StreamingTracker(model, options)
@@ -364,6 +410,14 @@ def run(args: argparse.Namespace) -> int:
             f"cannot write {where}: {exc.strerror or exc} ({written} frames were written completely to {args.output_dir})",
             EXIT_RUNTIME,
         ) from None
+    if phrases is not None and written == 0:
+        remove_if_new_and_empty(args.output_dir, existed)
+        every = f"every {args.detect_every} frames" if args.detect_every else "on the first frame"
+        raise CliError(
+            f"--text {args.text!r}: the detector ({proposer.name if proposer else args.detector}) found nothing ({every}): "
+            "nothing was written; lower --box-threshold, use --detect-every, or try another --detector",
+            EXIT_NOTHING_FOUND,
+        )
     if args.everything and written == 0:
         remove_if_new_and_empty(args.output_dir, existed)
         every = f"every {args.detect_every} frames" if args.detect_every else "on the first frame"
@@ -373,7 +427,7 @@ def run(args: argparse.Namespace) -> int:
             "lower the thresholds or use --detect-every",
             EXIT_NOTHING_FOUND,
         )
-    if not args.everything:
+    if not discovering:
         print(f"tracked {len({obj for _, obj in prompts})} object(s) over {written} frames -> {output}")
     else:
         print(f"wrote {written} frames -> {output}")
@@ -393,7 +447,10 @@ def _everything_options(args: argparse.Namespace):
             max_image_megapixels=args.max_pixels / 1e6,
         )
         discovery = DiscoveryOptions(
-            detect_every=args.detect_every, new_object_iou=args.new_object_iou, max_objects=args.max_objects
+            detect_every=args.detect_every,
+            new_object_iou=args.new_object_iou,
+            max_objects=args.max_objects,
+            drop_after=args.drop_after,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
@@ -407,3 +464,30 @@ def _everything_tracker(args: argparse.Namespace, model, options):
 
     config, discovery = _everything_options(args)
     return EverythingTracker(VideoPredictor(model, options), AutomaticMaskGenerator(model, config), discovery)
+
+
+def _text_tracker(args: argparse.Namespace, model, options, proposer, phrases):
+    """The tracker of --text: the detector's boxes on detection frames become masks of new objects."""
+    from ..image.predictor import ImagePredictor
+    from ..image.text import TextSegmenter
+    from ..video.discovery import TextFinder
+    from ..video.everything import EverythingTracker
+    from ..video.predictor import VideoPredictor
+
+    config, discovery = _everything_options(args)
+    if proposer is None:  # a proposer that runs on the SAM model (--detector automatic)
+        proposer = proposer_from_args(args, sam_model=model, automatic_config=config)
+    segmenter = TextSegmenter(ImagePredictor(model), proposer)
+    return EverythingTracker(VideoPredictor(model, options), TextFinder(segmenter, phrases), discovery)
+
+
+def _write_objects(args: argparse.Namespace, tracker, phrases) -> None:
+    from ..io.labels import OBJECTS_FILE, write_object_labels
+
+    proposer = tracker.finder.segmenter.proposer
+    write_object_labels(
+        args.output_dir / OBJECTS_FILE,
+        tracker.discovery.objects,
+        detector=getattr(proposer, "source", "") or args.detector,
+        phrases=phrases,
+    )

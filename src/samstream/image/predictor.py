@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..modeling.sam2 import SAM2Model
+from ..modeling.sam2 import FrameFeatures, SAM2Model
 from ..modeling.two_way_transformer import ImageContext
 from .postprocess import fill_holes, remove_sprinkles
 from ..prompts import CoordSpace
@@ -103,6 +103,23 @@ class ImagePredictor:
     def set_image(self, image) -> None:
         """Embed one image (numpy HWC RGB uint8/uint16/float, or PIL)."""
         self.set_images([image], batch=False)
+
+    @torch.inference_mode()
+    def set_features(self, features: FrameFeatures, orig_hw: tuple[int, int]) -> None:
+        """Use one image's features already computed by ``model.encode_images`` ([1, ...], e.g.
+        a video frame's, cached by the video predictor) instead of encoding it again;
+        ``orig_hw`` is that image's (height, width)."""
+        if not isinstance(features, FrameFeatures):
+            raise TypeError(f"features must be the FrameFeatures of model.encode_images, got {type(features).__name__}")
+        if features.image_embed.shape[0] != 1:
+            raise ValueError(f"features must be of one image, got a batch of {features.image_embed.shape[0]}")
+        self.reset()
+        embed = features.image_embed
+        if self.model.config.directly_add_no_mem_embed:
+            embed = self.model.add_no_memory_embedding(embed)
+        self.embedding = ImageEmbedding(image_embed=embed, high_res=list(features.features[:-1]))
+        self.orig_hw = [(int(orig_hw[0]), int(orig_hw[1]))]
+        self.is_batch = False
 
     # ------------------------------------------------------------------ prediction
     def _require_image(self, image_index: int) -> None:

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import colorsys
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-__all__ = ["object_color", "overlay_masks", "as_bool_masks", "as_obj_ids", "PromptMarks", "draw_prompts"]
+__all__ = [
+    "object_color",
+    "overlay_masks",
+    "as_bool_masks",
+    "as_obj_ids",
+    "PromptMarks",
+    "draw_prompts",
+    "draw_labels",
+    "draw_mask_labels",
+]
 
 
 def object_color(obj_id: int) -> tuple[int, int, int]:
@@ -103,6 +112,7 @@ class PromptMarks(NamedTuple):
     boxes: np.ndarray
     point_obj_ids: tuple[int, ...] = ()
     box_obj_ids: tuple[int, ...] = ()
+    box_labels: tuple[str, ...] = ()  # text drawn above each box (a phrase, a score); none when empty
 
     @classmethod
     def empty(cls) -> "PromptMarks":
@@ -116,7 +126,12 @@ class PromptMarks(NamedTuple):
             np.concatenate([self.boxes, other.boxes]),
             self.point_obj_ids + other.point_obj_ids,
             self.box_obj_ids + other.box_obj_ids,
+            _padded(self.box_labels, len(self.boxes)) + _padded(other.box_labels, len(other.boxes)),
         )
+
+
+def _padded(labels: tuple[str, ...], count: int) -> tuple[str, ...]:
+    return tuple(labels[:count]) + ("",) * max(count - len(labels), 0)
 
 
 def draw_prompts(rgb: np.ndarray, marks: PromptMarks) -> np.ndarray:
@@ -140,4 +155,59 @@ def draw_prompts(rgb: np.ndarray, marks: PromptMarks) -> np.ndarray:
     for (x, y), label in zip(np.asarray(marks.points, dtype=np.float64).tolist(), np.asarray(marks.labels).tolist()):
         fill = FOREGROUND_COLOR if int(label) == 1 else BACKGROUND_COLOR
         draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=fill, outline=(255, 255, 255), width=line)
+    if any(marks.box_labels):
+        _draw_tags(draw, [(b[0], b[1], text, obj) for b, text, obj in zip(np.asarray(marks.boxes, dtype=np.float64).tolist(), marks.box_labels, box_ids)], height, width)
     return np.asarray(image).copy()
+
+
+def _font_size(height: int, width: int) -> int:
+    return max(10, round(min(height, width) / 30))
+
+
+def _draw_tags(draw, tags: list[tuple[float, float, str, int]], height: int, width: int) -> None:
+    """Each (x, y, text, obj_id): the text in white on its object's color, its lower-left corner at
+    (x, y) (moved inside the image when it would leave it)."""
+    from PIL import ImageFont
+
+    font = ImageFont.load_default(size=_font_size(height, width))
+    pad = 2
+    for x, y, text, obj_id in tags:
+        if not text:
+            continue
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        w, h = right - left + 2 * pad, bottom - top + 2 * pad
+        x0 = min(max(float(x), 0.0), max(width - w, 0))
+        y0 = min(max(float(y) - h, 0.0), max(height - h, 0))
+        draw.rectangle((x0, y0, x0 + w - 1, y0 + h - 1), fill=object_color(obj_id))
+        draw.text((x0 + pad - left, y0 + pad - top), text, fill=(255, 255, 255), font=font)
+
+
+def draw_labels(rgb: np.ndarray, boxes: np.ndarray, labels: Sequence[str], obj_ids: Sequence[int]) -> np.ndarray:
+    """Write each label above its box [K, 4] (x0, y0, x1, y1), on its object's color, on a copy of ``rgb`` (H, W, 3) uint8."""
+    from PIL import Image, ImageDraw
+
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"rgb must be a (H, W, 3) uint8 array, got shape={getattr(rgb, 'shape', None)}")
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if not len(boxes) == len(labels) == len(obj_ids):
+        raise ValueError(f"need one label and one obj_id per box: {len(boxes)} boxes, {len(labels)} labels, {len(obj_ids)} obj_ids")
+    image = Image.fromarray(np.ascontiguousarray(rgb))
+    _draw_tags(ImageDraw.Draw(image), [(b[0], b[1], str(t), int(o)) for b, t, o in zip(boxes.tolist(), labels, obj_ids)], *rgb.shape[:2])
+    return np.asarray(image).copy()
+
+
+def draw_mask_labels(rgb: np.ndarray, masks: np.ndarray, obj_ids: Sequence[int], labels: Mapping[int, str]) -> np.ndarray:
+    """Write ``labels[obj_id]`` at the top-left corner of each non-empty mask [N, H, W] (objects without a label are skipped)."""
+    bool_masks = as_bool_masks(masks)
+    ids = as_obj_ids(obj_ids, bool_masks.shape[0])
+    boxes, texts, owners = [], [], []
+    for obj_id, mask in zip(ids, bool_masks):
+        text = labels.get(obj_id, "")
+        ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+        if text and len(ys):
+            boxes.append((xs[0], ys[0], xs[-1] + 1, ys[-1] + 1))
+            texts.append(text)
+            owners.append(obj_id)
+    if not boxes:
+        return rgb
+    return draw_labels(rgb, np.array(boxes, dtype=np.float64), texts, owners)

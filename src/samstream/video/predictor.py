@@ -153,6 +153,11 @@ class VideoPredictor:
         return track.memory_state
 
     # ------------------------------------------------------------------ features
+    @torch.inference_mode()
+    def frame_features(self, session: VideoSession, frame_idx: int) -> FrameFeatures:
+        """A frame's image features [1, ...] (cached: a frame just tracked is not encoded again)."""
+        return self._features(session, self._check_frame(session, frame_idx))
+
     def _features(self, session: VideoSession, frame_idx: int) -> FrameFeatures:
         """Image features of one frame [1, ...], computed once and cached for recent frames."""
         cache = session.features

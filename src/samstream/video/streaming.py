@@ -13,6 +13,7 @@ import torch
 from ..modeling.sam2 import SAM2Model
 from ..prompts import CoordSpace
 from ..results import FrameResult, PromptResult
+from .discovery import ObjectDiscovery
 from .memory import MemoryStrategy
 from .predictor import VideoPredictor, VideoPredictorOptions
 from .sources import PushFrameSource
@@ -29,7 +30,11 @@ class StreamingTracker:
     ...         result = tracker.add_prompt(obj_id=1, points=[[x, y]], labels=[1])
 
     Prompts take the same arguments as :meth:`VideoPredictor.add_prompt` and apply to the
-    current (latest) frame; ``memory`` picks the memory strategy.
+    current (latest) frame; ``memory`` picks the memory strategy. With ``discovery`` (an
+    :class:`~samstream.video.discovery.ObjectDiscovery`, e.g. over a ``TextFinder`` for
+    phrases) objects are found on the first frame and every ``detect_every`` frames after it,
+    added with new ids, and dropped when their detections stop (``drop_after``);
+    ``tracker.labels`` says what each object is.
     """
 
     def __init__(
@@ -39,7 +44,11 @@ class StreamingTracker:
         *,
         memory: str | MemoryStrategy = "default",
         offload_state_to_cpu: bool = False,
+        discovery: ObjectDiscovery | None = None,
     ) -> None:
+        if discovery is not None and not isinstance(discovery, ObjectDiscovery):
+            raise TypeError(f"discovery must be an ObjectDiscovery, got {type(discovery).__name__}")
+        self.discovery = discovery
         self._engine = VideoPredictor(model, options, memory=memory)
         self._source = PushFrameSource(model.image_size, window=max(2, self._engine.options.feature_cache_size))
         self.session: VideoSession = self._engine.open_session(
@@ -55,6 +64,11 @@ class StreamingTracker:
     def obj_ids(self) -> list[int]:
         return self.session.obj_ids
 
+    @property
+    def labels(self) -> dict[int, str]:
+        """obj_id -> label of the objects discovery added (empty without discovery)."""
+        return self.discovery.labels if self.discovery is not None else {}
+
     def _require_frame(self) -> int:
         if self.frame_idx < 0:
             raise RuntimeError("no frame yet: call add_frame(frame) first")
@@ -66,11 +80,16 @@ class StreamingTracker:
         idx = self._source.push(frame)
         session = self.session
         session.video_height, session.video_width = self._source.video_height, self._source.video_width
-        if not session.objects:
+        result: FrameResult | None = None
+        if session.objects:
+            self._engine.prepare_tracking(session)
+            result = self._engine.track_frame(session, idx, reverse=False)
+        if self.discovery is not None and self.discovery.due(idx):
+            result = self.discovery.step(self._engine, session, idx, result)
+        if result is None:
             empty = torch.empty(0, 1, session.video_height, session.video_width, device=session.device)
             return FrameResult(idx, [], empty)
-        self._engine.prepare_tracking(session)
-        return self._engine.track_frame(session, idx, reverse=False)
+        return result
 
     def add_prompt(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -16,23 +16,29 @@ from .base import MaskWriter, PathLike
 __all__ = ["CocoRleWriter", "encode_rle_records", "read_coco_rle"]
 
 
-def encode_rle_records(frame_idx: int, obj_ids: Sequence[int], masks: np.ndarray) -> list[dict[str, Any]]:
-    """COCO RLE records (``frame_idx``, ``obj_id``, ``segmentation``, ``area``, ``bbox`` XYWH) for one frame."""
+def encode_rle_records(
+    frame_idx: int, obj_ids: Sequence[int], masks: np.ndarray, labels: Mapping[int, str] | None = None
+) -> list[dict[str, Any]]:
+    """COCO RLE records (``frame_idx``, ``obj_id``, ``segmentation``, ``area``, ``bbox`` XYWH, and
+    ``label`` for the objects ``labels`` names) for one frame."""
     if len(obj_ids) == 0:
         return []
     rles = encode_coco_rle(masks)
     areas = coco_rle_areas(rles)
     boxes = coco_rle_boxes_xywh(rles)
-    return [
-        {
+    records = []
+    for obj_id, rle, area, box in zip(obj_ids, rles, areas, boxes):
+        record = {
             "frame_idx": int(frame_idx),
             "obj_id": int(obj_id),
             "segmentation": rle,
             "area": int(area),
             "bbox": [float(value) for value in box],
         }
-        for obj_id, rle, area, box in zip(obj_ids, rles, areas, boxes)
-    ]
+        if labels and int(obj_id) in labels:
+            record["label"] = labels[int(obj_id)]
+        records.append(record)
+    return records
 
 
 class CocoRleWriter(MaskWriter):
@@ -49,11 +55,12 @@ class CocoRleWriter(MaskWriter):
       ``.jsonl`` for very long videos.
 
     Record: ``{"frame_idx", "obj_id", "segmentation": {"size": [H, W], "counts": str},
-    "area": int, "bbox": [x, y, w, h]}``.  A frame written twice appears twice;
+    "area": int, "bbox": [x, y, w, h]}``, plus ``"label"`` for objects in ``labels`` (obj_id ->
+    phrase; a dict the caller may keep filling as objects are found).  A frame written twice appears twice;
     readers should let the last record of each ``(frame_idx, obj_id)`` win.
     """
 
-    def __init__(self, path: PathLike, video_height: int, video_width: int) -> None:
+    def __init__(self, path: PathLike, video_height: int, video_width: int, *, labels: Mapping[int, str] | None = None) -> None:
         super().__init__()
         for name, value in (("video_height", video_height), ("video_width", video_width)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) <= 0:
@@ -63,6 +70,7 @@ class CocoRleWriter(MaskWriter):
         self.video_height = int(video_height)
         self.video_width = int(video_width)
         self.json_lines = self.path.suffix.lower() == ".jsonl"
+        self.labels: Mapping[int, str] = labels if labels is not None else {}
         self._records: list[str] = []
         self._descriptor: int | None = None
         if self.json_lines:
@@ -82,7 +90,7 @@ class CocoRleWriter(MaskWriter):
                 f"masks of frame {frame_idx} are {masks.shape[1:]} (H, W) but the writer expects "
                 f"({self.video_height}, {self.video_width})"
             )
-        lines = [json.dumps(record, separators=(",", ":")) for record in encode_rle_records(frame_idx, obj_ids, masks)]
+        lines = [json.dumps(record, separators=(",", ":")) for record in encode_rle_records(frame_idx, obj_ids, masks, self.labels)]
         if self.json_lines:
             if not lines:
                 return

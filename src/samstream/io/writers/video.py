@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..overlay import PromptMarks, draw_prompts, overlay_masks
+from ..overlay import PromptMarks, draw_mask_labels, draw_prompts, overlay_masks
 from .base import MaskWriter, PathLike
 
 __all__ = ["OverlayVideoWriter", "RgbFrameProvider"]
@@ -60,6 +60,8 @@ class OverlayVideoWriter(MaskWriter):
         alpha: mask opacity.
         codec: force an encoder name (default: libx264, else mpeg4).
         marks: prompts to draw per frame index (clicks and boxes, :func:`draw_prompts`).
+        labels: obj_id -> text written at each object's mask on every frame (:func:`draw_mask_labels`);
+            a dict the caller may keep filling while frames are written (objects found later).
         keyframe_seconds: distance between keyframes, i.e. between flushed fragments.
     """
 
@@ -73,6 +75,7 @@ class OverlayVideoWriter(MaskWriter):
         codec: str | None = None,
         marks: Mapping[int, PromptMarks] | None = None,
         keyframe_seconds: float = 1.0,
+        labels: Mapping[int, str] | None = None,
     ) -> None:
         super().__init__()
         try:
@@ -100,6 +103,7 @@ class OverlayVideoWriter(MaskWriter):
             raise ValueError(f"keyframe_seconds must be a positive number, got {keyframe_seconds!r}")
         self.keyframe_interval = max(1, round(float(self.fps) * float(keyframe_seconds)))  # frames
         self.marks: dict[int, PromptMarks] = dict(marks or {})
+        self.labels: Mapping[int, str] = labels if labels is not None else {}
         self.codec = codec if codec is not None else _pick_codec(av)
         self._container: Any = None
         self._stream: Any = None
@@ -154,6 +158,8 @@ class OverlayVideoWriter(MaskWriter):
         blended = overlay_masks(rgb, masks, obj_ids, alpha=self.alpha)
         if frame_idx in self.marks:
             blended = draw_prompts(blended, self.marks[frame_idx])
+        if self.labels:
+            blended = draw_mask_labels(blended, masks, obj_ids, self.labels)
         height, width = blended.shape[:2]
         if height % 2 or width % 2:
             blended = np.pad(blended, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
