@@ -24,6 +24,7 @@ from ..prompts import CoordSpace, check_binary_mask, check_index, prompt_points
 from ..results import FrameResult, PromptResult
 from .sources import FrameSource, open_frame_source
 from .memory import Candidates, Keep, MemorySelection, MemoryStrategy, make_strategy
+from .memory.registry import MemorySpec
 from .memory.boxes import mask_boxes
 from .state import FrameOutput, Hypothesis, MemoryFrames, ObjectTrack, PointPrompt, VideoSession
 
@@ -69,8 +70,9 @@ class VideoPredictorOptions:
 class VideoPredictor:
     """Tracks objects through a video. The model is shared and stateless; sessions hold state.
 
-    ``memory``: the memory strategy, by name (see :func:`samstream.video.memory.strategy_names`)
-    or as an object; ``"default"`` is the reference behaviour.
+    ``memory``: the memory strategy, by name (see :func:`samstream.video.memory.strategy_names`),
+    as an object, or per object as a mapping ``{obj_id: name or object}`` (unlisted objects get
+    ``"default"``, the reference behaviour).
     """
 
     def __init__(
@@ -78,7 +80,7 @@ class VideoPredictor:
         model: SAM2Model,
         options: VideoPredictorOptions | None = None,
         *,
-        memory: str | MemoryStrategy = "default",
+        memory: MemorySpec = "default",
     ) -> None:
         if not isinstance(model, SAM2Model):
             raise TypeError(f"model must be a SAM2Model, got {type(model).__name__}")

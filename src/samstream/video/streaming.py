@@ -13,7 +13,7 @@ import torch
 from ..modeling.sam2 import SAM2Model
 from ..prompts import CoordSpace
 from ..results import FrameResult, PromptResult
-from .memory import MemoryStrategy
+from .memory.registry import MemorySpec
 from .predictor import VideoPredictor, VideoPredictorOptions
 from .sources import PushFrameSource
 from .state import VideoSession
@@ -37,7 +37,7 @@ class StreamingTracker:
         model: SAM2Model,
         options: VideoPredictorOptions | None = None,
         *,
-        memory: str | MemoryStrategy = "default",
+        memory: MemorySpec = "default",
         offload_state_to_cpu: bool = False,
     ) -> None:
         self._engine = VideoPredictor(model, options, memory=memory)
