@@ -29,7 +29,14 @@ class StreamingTracker:
     ...         result = tracker.add_prompt(obj_id=1, points=[[x, y]], labels=[1])
 
     Prompts take the same arguments as :meth:`VideoPredictor.add_prompt` and apply to the
-    current (latest) frame; ``memory`` picks the memory strategy.
+    current (latest) frame; ``memory`` picks the memory strategy (a name, an object, or
+    ``{obj_id: name}``).
+
+    Fixed-lag output (``options.output_lag`` N > 0, for strategies that keep several
+    hypotheses): ``add_frame`` still returns the live masks of the new frame, and
+    :attr:`settled` then holds the final masks of frame ``frame_idx - N``, taken along each
+    object's best hypothesis now (None for the first N frames); :meth:`finish` gives the
+    last N frames' when the stream ends.
     """
 
     def __init__(
@@ -45,6 +52,8 @@ class StreamingTracker:
         self.session: VideoSession = self._engine.open_session(
             self._source, offload_state_to_cpu=offload_state_to_cpu, streaming=True
         )
+        self.settled: FrameResult | None = None
+        self._next_settled = 0
 
     @property
     def frame_idx(self) -> int:
@@ -68,9 +77,29 @@ class StreamingTracker:
         session.video_height, session.video_width = self._source.video_height, self._source.video_width
         if not session.objects:
             empty = torch.empty(0, 1, session.video_height, session.video_width, device=session.device)
-            return FrameResult(idx, [], empty)
-        self._engine.prepare_tracking(session)
-        return self._engine.track_frame(session, idx, reverse=False)
+            result = FrameResult(idx, [], empty)
+        else:
+            self._engine.prepare_tracking(session)
+            result = self._engine.track_frame(session, idx, reverse=False)
+        self.settled = self._settle(idx - self.output_lag) if self.output_lag else None
+        return result
+
+    @property
+    def output_lag(self) -> int:
+        return self._engine.options.output_lag
+
+    def _settle(self, frame_idx: int) -> FrameResult | None:
+        if frame_idx < self._next_settled:
+            return None
+        self._next_settled = frame_idx + 1
+        return self._engine.settled_result(self.session, frame_idx)
+
+    @torch.inference_mode()
+    def finish(self) -> list[FrameResult]:
+        """The end of the stream with a fixed lag: the final masks of the frames not settled yet."""
+        if not self.output_lag:
+            return []
+        return [r for t in range(self._next_settled, self.frame_idx + 1) if (r := self._settle(t)) is not None]
 
     def add_prompt(
         self,
