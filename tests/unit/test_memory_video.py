@@ -246,3 +246,22 @@ def test_streaming_fixed_lag(model, video):
     assert all(len(h.tracked) <= _per_hypothesis_bound(tracker._engine.memory, 1, lag) for h in track.hypotheses)
     with pytest.raises(ValueError, match="output_lag"):
         VideoPredictorOptions(output_lag=-1)
+
+
+@pytest.mark.parametrize("name", ["motion", "distractor", "motion+distractor"])
+def test_training_clip_forward_takes_single_hypothesis_strategies(model, video, name):
+    """The clip forward keeps no notes: the strategies choose candidates, their banks see
+    every frame as good (and no DRM); several pathways are refused there."""
+    from samstream.prompts import to_model_coords
+    from samstream.video.clip import ClipPrompts, run_clip
+
+    predictor = VideoPredictor(model)
+    session = predictor.open_session(video[:5])
+    frames = torch.stack([session.frames.get(t) for t in range(5)])
+    coords = to_model_coords(torch.tensor([CLICKS[1]]), video.shape[1:3], model.image_size, "pixels")
+    prompts = {0: ClipPrompts(point_coords=coords, point_labels=torch.ones(1, 1, dtype=torch.int32))}
+    with torch.no_grad():
+        outputs = run_clip(model, frames, prompts, memory=name)
+        assert len(outputs) == 5 and all(torch.isfinite(o.masks).all() for o in outputs)
+        with pytest.raises(ValueError, match="one hypothesis per object"):
+            run_clip(model, frames, prompts, memory="multipath")

@@ -178,7 +178,10 @@ def recent_appearance_frames(
 def output_visible(memory_frames, t: int) -> bool:
     """Whether frame t's output in memory shows the object (a non-empty mask)."""
     out = memory_frames.get(t)
-    return out is not None and not box_is_empty(out.box.reshape(-1)[:4].cpu().numpy())
+    if out is None:
+        return False
+    box = getattr(out, "box", None)  # a bank without boxes (the training clip forward): visible
+    return box is None or not box_is_empty(box.reshape(-1)[:4].cpu().numpy())
 
 
 class DistractorMemory(MemoryStrategy):
@@ -201,7 +204,9 @@ class DistractorMemory(MemoryStrategy):
     def _ram_ok(self, memory_frames) -> Callable[[int], bool]:
         return lambda t: output_visible(memory_frames, t)
 
-    def _drm_frames(self, frame_idx: int, memory_frames, reverse: bool, state: DistractorState) -> list[int]:
+    def _drm_frames(self, frame_idx: int, memory_frames, reverse: bool, state: DistractorState | None) -> list[int]:
+        if state is None:  # no per-object state (the training clip forward): no DRM
+            return []
         return [t for t in state.drm if t in memory_frames and (t > frame_idx if reverse else t < frame_idx)]
 
     def select_memories(

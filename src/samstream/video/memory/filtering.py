@@ -124,6 +124,7 @@ def retained_eligible(
 
 
 def note_of(memory_frames, t: int):
-    """The note of frame t's output in memory (None for prompted outputs or no output)."""
+    """The note of frame t's output in memory (None for prompted outputs, no output, or a
+    bank that keeps no notes, like the training clip forward's)."""
     out = memory_frames.get(t)
-    return None if out is None else out.note
+    return getattr(out, "note", None)
