@@ -143,3 +143,38 @@ def test_filtered_selection_equals_the_reference_when_every_frame_is_good():
         )
         want = select_memories(t, cond_frames=[0], non_cond_frames=frames, reverse=False, num_frames=None, policy=policy)
         assert got == want
+
+
+def test_memory_frames_walk_back_in_time():
+    """Dense (a whole video) and sparse (a stream's few old frames) banks walk alike."""
+    rng = np.random.default_rng(0)
+    for trial in range(20):
+        dense = trial % 2 == 0
+        keys = sorted(set(rng.integers(0, 60 if dense else 2000, size=40).tolist()))
+        outs = {t: SimpleNamespace(in_memory=bool(rng.uniform() < 0.8), note=None) for t in keys}
+        frames = MemoryFrames(outs)
+        for reverse in (False, True):
+            for step in (1, 5):
+                at = int(rng.integers(0, 2000))
+                want = [t for t in sorted(keys, key=lambda t: abs(t - at)) if outs[t].in_memory
+                        and (t > at if reverse else t < at) and (t - at) % step == 0]
+                assert list(frames.before(at, reverse, step)) == want
+
+
+def test_a_jump_in_tracking_restarts_the_filter():
+    from samstream.video.memory import Candidates, MemoryPolicy, MotionMemory
+
+    strategy = MotionMemory(MemoryPolicy())
+    state = strategy.new_object_state(1)
+    masks = torch.full((3, 16, 16), -1.0)
+    masks[:, 4:12, 2:6] = 1.0
+    cand = Candidates(masks, torch.tensor([0.9, 0.5, 0.4]), torch.zeros(3, 2), torch.tensor(3.0))
+    for t in (1, 2, 3):
+        strategy.decide(t, [cand], state)
+    assert state.stable == 3
+    strategy.decide(4, [cand], state)
+    assert state.stable == 4
+    strategy.decide(2, [cand], state)  # tracking again from frame 2 (another pass): a new filter
+    assert state.stable == 1 and state.last_frame == 2
+    strategy.on_prompt(5, state)
+    assert state.filter is None and state.stable == 0

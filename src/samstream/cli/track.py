@@ -300,6 +300,8 @@ def run(args: argparse.Namespace) -> int:
             raise CliError("--everything finds the objects itself: it takes no --point, --box or --mask")
         if args.reverse:
             raise CliError("--everything tracks forward: it cannot be combined with --reverse")
+        if args.lag:
+            raise CliError("--everything gives each frame as it is tracked: it cannot be combined with --lag")
         prompts = {}
     else:
         prompts = parse_prompts(args)

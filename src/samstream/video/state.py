@@ -83,22 +83,21 @@ class MemoryFrames:
     def before(self, frame_idx: int, reverse: bool = False, step: int = 1) -> Iterator[int]:
         """Frames in memory at ``frame_idx - step``, ``frame_idx - 2 step``, ... (``+`` when
         ``reverse``): the past in the tracking direction, nearest first."""
-        if not self._tracked or step < 1:
+        tracked = self._tracked
+        if not tracked or step < 1:
             return
-        if reverse:
-            last = max(self._tracked)
-            t = frame_idx + step
-            while t <= last:
+        sign = 1 if reverse else -1
+        span = (max(tracked) - frame_idx) if reverse else (frame_idx - min(tracked))
+        if span > 4 * len(tracked):  # sparse (a stream keeping a few old frames): go through the keys
+            past = [t for t in tracked if (t - frame_idx) * sign > 0 and (t - frame_idx) % step == 0]
+            for t in sorted(past, key=lambda t: abs(t - frame_idx)):
                 if t in self:
                     yield t
-                t += step
-        else:
-            first = min(self._tracked)
-            t = frame_idx - step
-            while t >= first:
-                if t in self:
-                    yield t
-                t -= step
+            return
+        for k in range(1, span // step + 1):
+            t = frame_idx + sign * k * step
+            if t in self:
+                yield t
 
 
 @dataclass

@@ -47,8 +47,8 @@ class MotionDistractorMemory(DistractorMemory):
     def on_prompt(self, frame_idx: int, state: MotionDistractorState) -> None:
         state.motion = MotionState()
 
-    def _choose(self, cand: Candidates, state: MotionDistractorState) -> tuple[int, Quality]:
-        return choose_with_motion(cand, state.motion, self.motion)
+    def _choose(self, frame_idx: int, cand: Candidates, state: MotionDistractorState) -> tuple[int, Quality]:
+        return choose_with_motion(frame_idx, cand, state.motion, self.motion)
 
     def _ram_ok(self, memory_frames) -> Callable[[int], bool]:
         return lambda t: output_visible(memory_frames, t) and motion_memory_ok(note_of(memory_frames, t), self.motion)

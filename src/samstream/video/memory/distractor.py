@@ -197,7 +197,7 @@ class DistractorMemory(MemoryStrategy):
         return DistractorState(areas=deque(maxlen=self.config.area_history))
 
     # the parts a combination replaces
-    def _choose(self, cand: Candidates, state: DistractorState) -> tuple[int, Quality]:
+    def _choose(self, frame_idx: int, cand: Candidates, state: DistractorState) -> tuple[int, Quality]:
         choice = int(cand.ious.argmax()) if cand.num_candidates > 1 else 0
         return choice, Quality(float(cand.ious[choice]), float(cand.object_score_logit))
 
@@ -242,7 +242,7 @@ class DistractorMemory(MemoryStrategy):
 
     def decide(self, frame_idx: int, proposals: Sequence[Candidates], state: DistractorState) -> Sequence[Keep]:
         cand = proposals[0]
-        choice, quality = self._choose(cand, state)
+        choice, quality = self._choose(frame_idx, cand, state)
         masks = cand.low_res_masks > 0  # [M, s, s]
         area = int(masks[choice].sum())
         had_history = state.tracked > 0

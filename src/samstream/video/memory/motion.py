@@ -14,7 +14,8 @@ Per object, a constant-velocity Kalman filter follows the mask's box (:mod:`.kal
   stable there is no motion IoU and that test passes). Object pointers are the reference's.
 
 When the chosen mask is empty (the object is judged absent) the filter only predicts: it
-coasts on its velocity through the occlusion. A prompt on the object resets its filter.
+coasts on its velocity through the occlusion. A prompt on the object, or tracking that does not
+continue from the last frame seen (another start, the other direction), restarts the filter.
 """
 
 from __future__ import annotations
@@ -52,10 +53,12 @@ class MotionConfig:
 
 @dataclass
 class MotionState:
-    """One object's filter (None before it starts) and its count of stable updates (0 = start again)."""
+    """One object's filter (None before it starts), its count of stable updates (0 = start
+    again) and the last frame it saw (a frame that does not follow it restarts the filter)."""
 
     filter: kalman.KalmanState | None = None
     stable: int = 0
+    last_frame: int | None = None
 
 
 class MotionStep(NamedTuple):
@@ -108,8 +111,12 @@ def motion_memory_ok(quality: Quality | None, config: MotionConfig) -> bool:
     )
 
 
-def choose_with_motion(cand: Candidates, state: MotionState, config: MotionConfig) -> tuple[int, Quality]:
-    """Apply :func:`motion_step` to one object's candidates; updates ``state`` in place."""
+def choose_with_motion(frame_idx: int, cand: Candidates, state: MotionState, config: MotionConfig) -> tuple[int, Quality]:
+    """Apply :func:`motion_step` to one object's candidates on ``frame_idx``; updates ``state``
+    in place. Tracking that jumps (a new start, the other direction) restarts the filter."""
+    if state.last_frame is not None and abs(frame_idx - state.last_frame) != 1:
+        state.filter, state.stable = None, 0
+    state.last_frame = frame_idx
     boxes = mask_boxes(cand.low_res_masks[:, None].float()).cpu().numpy()  # [M, 4]
     ious = cand.ious.float().cpu().numpy()
     step = motion_step(state, boxes, ious, config)
@@ -131,7 +138,7 @@ class MotionMemory(MemoryStrategy):
         return MotionState()
 
     def on_prompt(self, frame_idx: int, state: MotionState) -> None:
-        state.filter, state.stable = None, 0
+        state.filter, state.stable, state.last_frame = None, 0, None
 
     def _eligible(self, memory_frames):
         return lambda t: motion_memory_ok(note_of(memory_frames, t), self.config)
@@ -158,7 +165,7 @@ class MotionMemory(MemoryStrategy):
         )
 
     def decide(self, frame_idx: int, proposals: Sequence[Candidates], state: MotionState) -> Sequence[Keep]:
-        choice, quality = choose_with_motion(proposals[0], state, self.config)
+        choice, quality = choose_with_motion(frame_idx, proposals[0], state, self.config)
         return (Keep(parent=0, candidate=choice, note=quality),)
 
     def horizon(self) -> int:
