@@ -106,3 +106,9 @@ def test_vos_infer_with_a_strategy_and_lag(tmp_path, tiny_model_files, capsys):
     assert sorted(p.name for p in (tmp_path / "a" / "video00").iterdir()) == [f"{t:05d}.png" for t in range(4)]
     assert main([*args, "--output-dir", str(tmp_path / "b"), "--lag", "-2"]) == 2
     assert "--lag must be >= 0" in capsys.readouterr().err
+
+
+def test_everything_refuses_a_lag(video, tiny_model_files, tmp_path, capsys):
+    args = ["track", str(video), "--output-dir", str(tmp_path / "o"), *tiny_model_files.cli_args(), "--everything"]
+    assert main([*args, "--lag", "2"]) == 2
+    assert "cannot be combined with --lag" in capsys.readouterr().err
