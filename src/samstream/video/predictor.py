@@ -23,7 +23,7 @@ from ..modeling.sam2 import non_overlapping_logits
 from ..prompts import CoordSpace, check_binary_mask, check_index, prompt_points
 from ..results import FrameResult, PromptResult
 from .sources import FrameSource, open_frame_source
-from .memory import Candidates, Keep, MemorySelection, MemoryStrategy, make_strategy
+from .memory import Candidates, Keep, MemorySelection, make_strategy
 from .memory.registry import MemorySpec
 from .memory.boxes import mask_boxes
 from .state import FrameOutput, Hypothesis, MemoryFrames, ObjectTrack, PointPrompt, VideoSession
