@@ -28,6 +28,7 @@ from .common import (
     remove_if_new_and_empty,
 )
 from .text_prompts import add_text_arguments, check_text_arguments, needs_sam_model, proposer_from_args, refuse_unused_text_flags
+from .vos_infer import add_memory_arguments, check_lag, check_memory
 
 FORMAT_OUTPUTS = {"png": "", "palette": "", "rle": "masks.rle.jsonl", "mp4": "overlay.mp4"}
 
@@ -86,6 +87,14 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--reverse", action="store_true", help="track backwards from the last prompted frame")
     p.add_argument("--fill-hole-area", type=int, default=8, help="fill mask holes up to this area (default: %(default)s)")
+    add_memory_arguments(p)
+    p.add_argument(
+        "--object-memory",
+        action="append",
+        default=[],
+        metavar="OBJ=NAME",
+        help="a memory strategy for one object (the others use --memory); repeatable",
+    )
     every = p.add_argument_group("find and track everything (--everything), or what a text names (--text)")
     every.add_argument(
         "--everything", action="store_true", help="discover objects automatically on the first frame and track them all"
@@ -203,6 +212,34 @@ def _check_ids_for_format(args: argparse.Namespace, prompts) -> None:
         raise CliError(f"--format palette stores at most 255 objects: use --max-objects 255 or less, or --format png")
 
 
+def parse_object_memory(values: list[str]) -> dict[int, str]:
+    """``--object-memory OBJ=NAME`` flags -> {obj_id: strategy name}, names checked."""
+    chosen: dict[int, str] = {}
+    for text in values:
+        obj_text, sep, name = text.partition("=")
+        if not sep or not name:
+            raise CliError(f"--object-memory {text!r}: expected the form OBJ=NAME")
+        obj = _int(obj_text, "--object-memory", "OBJ", text)
+        if obj in chosen:
+            raise CliError(f"--object-memory {text!r}: object {obj} already has a strategy ({chosen[obj]})")
+        try:
+            check_memory(name)
+        except CliError as exc:
+            raise CliError(f"--object-memory {text!r}: {str(exc).split(': ', 1)[1]}") from None
+        chosen[obj] = name
+    return chosen
+
+
+def _memory_strategy(args: argparse.Namespace, per_object: dict[int, str], config):
+    """The strategy of --memory, with --object-memory's choices for their objects."""
+    from ..video.memory import PerObjectMemory, make_strategy
+
+    base = make_strategy(args.memory, config)
+    if not per_object:
+        return base
+    return PerObjectMemory({obj: make_strategy(name, config) for obj, name in per_object.items()}, base)
+
+
 def _prompt_marks(prompts) -> dict:
     """frame -> the clicks and boxes given on it (drawn on the overlay video)."""
     from ..io.overlay import PromptMarks
@@ -292,11 +329,16 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"{flag} finds the objects itself: it takes no --point, --box or --mask")
         if args.reverse:
             raise CliError(f"{flag} tracks forward: it cannot be combined with --reverse")
+        if args.lag:
+            raise CliError(f"{flag} gives each frame as it is tracked: it cannot be combined with --lag")
         prompts = {}
     else:
         prompts = parse_prompts(args)
     if args.fill_hole_area < 0:
         raise CliError("--fill-hole-area must be >= 0")
+    check_memory(args.memory)
+    check_lag(args.lag)
+    per_object_memory = parse_object_memory(args.object_memory)
     if args.stream and args.reverse:
         raise CliError("--stream processes frames as they come: it cannot be combined with --reverse")
     if args.format == "mp4" and args.reverse:
@@ -323,7 +365,8 @@ def run(args: argparse.Namespace) -> int:
     mask_prompts = _validate(prompts, n, height, width, args.max_pixels)
     proposer = proposer_from_args(args) if phrases is not None and not needs_sam_model(args) else None
     model = load_model_from_args(args, for_video=True)
-    options = VideoPredictorOptions(fill_hole_area=args.fill_hole_area)
+    options = VideoPredictorOptions(fill_hole_area=args.fill_hole_area, output_lag=args.lag)
+    memory = _memory_strategy(args, per_object_memory, model.config)
 
     labels: dict[int, str] = {}  # filled as objects are found; the writers read it on every frame
     out_name = FORMAT_OUTPUTS[args.format]
@@ -347,9 +390,9 @@ def run(args: argparse.Namespace) -> int:
         with writer, autocast_context(args):
             if discovering:
                 if phrases is not None:
-                    tracker = _text_tracker(args, model, options, proposer, phrases)
+                    tracker = _text_tracker(args, model, options, proposer, phrases, memory)
                 else:
-                    tracker = _everything_tracker(args, model, options)
+                    tracker = _everything_tracker(args, model, options, memory)
                 session = tracker.predictor.open_session(source, streaming=args.stream)
                 known: tuple = ()
                 for frame_idx, obj_ids, logits in tracker.run(session):
@@ -364,7 +407,7 @@ def run(args: argparse.Namespace) -> int:
                 found = len(tracker.discovery.objects)
                 print(f"found {found} object(s)")
             elif args.stream:
-                tracker = StreamingTracker(model, options)
+                tracker = StreamingTracker(model, options, memory=memory)
                 by_frame: dict[int, list[tuple[int, FramePrompt]]] = {}
                 for (frame, obj), p in prompts.items():
                     by_frame.setdefault(frame, []).append((obj, p))
@@ -379,12 +422,20 @@ def run(args: argparse.Namespace) -> int:
                             p,
                             mask_prompts.get((t, obj)),
                         )
+                    if args.lag:  # the frame that became final: t - lag, along the best hypothesis
+                        result = tracker.settled
+                        if result is None:
+                            continue
                     frame_idx, obj_ids, logits = result
                     if obj_ids:
                         writer.write(frame_idx, obj_ids, (logits[:, 0] > 0).cpu().numpy())
                         written += 1
+                for frame_idx, obj_ids, logits in tracker.finish():
+                    if obj_ids:
+                        writer.write(frame_idx, obj_ids, (logits[:, 0] > 0).cpu().numpy())
+                        written += 1
             else:
-                predictor = VideoPredictor(model, options)
+                predictor = VideoPredictor(model, options, memory=memory)
                 session = predictor.open_session(source)
                 for (frame, obj), p in sorted(prompts.items()):
                     _apply_prompt(
@@ -457,16 +508,16 @@ def _everything_options(args: argparse.Namespace):
     return config, discovery
 
 
-def _everything_tracker(args: argparse.Namespace, model, options):
+def _everything_tracker(args: argparse.Namespace, model, options, memory="default"):
     from ..image.automatic import AutomaticMaskGenerator
     from ..video.everything import EverythingTracker
     from ..video.predictor import VideoPredictor
 
     config, discovery = _everything_options(args)
-    return EverythingTracker(VideoPredictor(model, options), AutomaticMaskGenerator(model, config), discovery)
+    return EverythingTracker(VideoPredictor(model, options, memory=memory), AutomaticMaskGenerator(model, config), discovery)
 
 
-def _text_tracker(args: argparse.Namespace, model, options, proposer, phrases):
+def _text_tracker(args: argparse.Namespace, model, options, proposer, phrases, memory="default"):
     """The tracker of --text: the detector's boxes on detection frames become masks of new objects."""
     from ..image.predictor import ImagePredictor
     from ..image.text import TextSegmenter
@@ -478,7 +529,7 @@ def _text_tracker(args: argparse.Namespace, model, options, proposer, phrases):
     if proposer is None:  # a proposer that runs on the SAM model (--detector automatic)
         proposer = proposer_from_args(args, sam_model=model, automatic_config=config)
     segmenter = TextSegmenter(ImagePredictor(model), proposer)
-    return EverythingTracker(VideoPredictor(model, options), TextFinder(segmenter, phrases), discovery)
+    return EverythingTracker(VideoPredictor(model, options, memory=memory), TextFinder(segmenter, phrases), discovery)
 
 
 def _write_objects(args: argparse.Namespace, tracker, phrases) -> None:

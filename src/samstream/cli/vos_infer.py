@@ -27,7 +27,7 @@ def add_inference_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="add each object on the frame where it first appears (YouTube-VOS); default: first annotated frame only",
     )
-    p.add_argument("--memory", default="default", metavar="NAME", help="memory strategy (default: %(default)s)")
+    add_memory_arguments(p)
     p.add_argument(
         "--apply-postprocessing",
         action="store_true",
@@ -43,6 +43,30 @@ def add_inference_arguments(p: argparse.ArgumentParser) -> None:
         help="spread videos over a Ray cluster (ADDRESS, e.g. auto or ray://host:10001; default: a local instance)",
     )
     add_model_arguments(p)
+
+
+def add_memory_arguments(p: argparse.ArgumentParser) -> None:
+    """``--memory NAME`` and ``--lag N`` (shared by ``track``, ``vos-infer`` and ``benchmark-vos``)."""
+    p.add_argument(
+        "--memory",
+        default="default",
+        metavar="NAME",
+        help="memory strategy: default (the reference), motion, multipath, distractor, motion+distractor "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--lag",
+        type=int,
+        default=0,
+        metavar="N",
+        help="fixed-lag output: give frame t once frame t+N is tracked, along the best hypothesis then "
+        "(for --memory multipath; default: %(default)s)",
+    )
+
+
+def check_lag(lag: int) -> None:
+    if lag < 0:
+        raise CliError(f"--lag must be >= 0, got {lag}")
 
 
 def add_parser(sub) -> None:
@@ -109,6 +133,7 @@ def run_inference(args: argparse.Namespace, output_dir: Path, *, progress: bool 
     if args.workers < 1:
         raise CliError(f"--workers must be >= 1, got {args.workers}")
     check_memory(args.memory)
+    check_lag(args.lag)
     videos = list_videos_from_args(args)
     spec = model_spec_from_args(args)
     config = InferenceConfig(
@@ -117,6 +142,7 @@ def run_inference(args: argparse.Namespace, output_dir: Path, *, progress: bool 
         per_object_png=args.per_object_png,
         track_objects_appearing_later=args.track_objects_appearing_later,
         memory=args.memory,
+        output_lag=args.lag,
         fill_hole_area=8 if args.apply_postprocessing else 0,
     )
     output_dir.mkdir(parents=True, exist_ok=True)

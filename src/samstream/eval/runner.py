@@ -96,7 +96,8 @@ class InferenceConfig:
     """What to run and where to write it.
 
     per_object_png: one PNG per object per frame (``<obj:03d>/<frame>.png``); None follows
-    the layout (SA-V per object, DAVIS / YouTube-VOS palette). memory: memory strategy name.
+    the layout (SA-V per object, DAVIS / YouTube-VOS palette). memory: memory strategy name;
+    output_lag: fixed-lag output (see :class:`~samstream.video.predictor.VideoPredictorOptions`).
     """
 
     output_dir: Path
@@ -105,6 +106,7 @@ class InferenceConfig:
     track_objects_appearing_later: bool = False
     memory: str = "default"
     fill_hole_area: int = 0
+    output_lag: int = 0
 
     def __post_init__(self) -> None:
         get_layout(self.layout)
@@ -112,6 +114,8 @@ class InferenceConfig:
             raise ValueError(f"fill_hole_area must be >= 0, got {self.fill_hole_area}")
         if not isinstance(self.memory, str) or not self.memory:
             raise ValueError(f"memory must be a strategy name, got {self.memory!r}")
+        if isinstance(self.output_lag, bool) or not isinstance(self.output_lag, int) or self.output_lag < 0:
+            raise ValueError(f"output_lag must be an integer >= 0, got {self.output_lag!r}")
 
     @property
     def writes_per_object(self) -> bool:
@@ -201,7 +205,7 @@ def make_predictor(model, config: InferenceConfig):
     from ..video.predictor import VideoPredictor, VideoPredictorOptions
 
     options = VideoPredictorOptions(
-        fill_hole_area=config.fill_hole_area, non_overlap_masks=not config.writes_per_object
+        fill_hole_area=config.fill_hole_area, non_overlap_masks=not config.writes_per_object, output_lag=config.output_lag
     )
     return VideoPredictor(model, options, memory=config.memory)
 

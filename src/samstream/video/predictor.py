@@ -8,7 +8,7 @@ frames are decoded and encoded on demand (never the whole video in memory).
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple
 
@@ -23,7 +23,9 @@ from ..modeling.sam2 import non_overlapping_logits
 from ..prompts import CoordSpace, check_binary_mask, check_index, prompt_points
 from ..results import FrameResult, PromptResult
 from .sources import FrameSource, open_frame_source
-from .memory import Candidates, Keep, MemorySelection, MemoryStrategy, make_strategy
+from .memory import Candidates, Keep, MemorySelection, make_strategy
+from .memory.registry import MemorySpec
+from .memory.boxes import mask_boxes
 from .state import FrameOutput, Hypothesis, MemoryFrames, ObjectTrack, PointPrompt, VideoSession
 
 
@@ -44,7 +46,9 @@ class VideoPredictorOptions:
     clear_non_cond_mem_around_input: on a new prompt, drop the object's tracked memories within
     ``num_maskmem`` frames of it; add_all_frames_to_correct_as_cond: a prompt on an already
     tracked frame makes it a conditioning frame; feature_cache_size: frames whose image
-    features are kept.
+    features are kept; output_lag: fixed-lag output, frame t is given once frame t + output_lag
+    has been tracked, from the object's best hypothesis then (for strategies that keep several,
+    such as ``multipath``; 0 gives every frame as soon as it is tracked).
     """
 
     fill_hole_area: int = 0
@@ -52,8 +56,11 @@ class VideoPredictorOptions:
     clear_non_cond_mem_around_input: bool = False
     add_all_frames_to_correct_as_cond: bool = False
     feature_cache_size: int = 2
+    output_lag: int = 0
 
     def __post_init__(self) -> None:
+        if isinstance(self.output_lag, bool) or not isinstance(self.output_lag, int) or self.output_lag < 0:
+            raise ValueError(f"output_lag must be an integer >= 0, got {self.output_lag!r}")
         if self.fill_hole_area < 0:
             raise ValueError(f"fill_hole_area must be >= 0, got {self.fill_hole_area}")
         if self.feature_cache_size < 1:
@@ -63,8 +70,9 @@ class VideoPredictorOptions:
 class VideoPredictor:
     """Tracks objects through a video. The model is shared and stateless; sessions hold state.
 
-    ``memory``: the memory strategy, by name (see :func:`samstream.video.memory.strategy_names`)
-    or as an object; ``"default"`` is the reference behaviour.
+    ``memory``: the memory strategy, by name (see :func:`samstream.video.memory.strategy_names`),
+    as an object, or per object as a mapping ``{obj_id: name or object}`` (unlisted objects get
+    ``"default"``, the reference behaviour).
     """
 
     def __init__(
@@ -72,7 +80,7 @@ class VideoPredictor:
         model: SAM2Model,
         options: VideoPredictorOptions | None = None,
         *,
-        memory: str | MemoryStrategy = "default",
+        memory: MemorySpec = "default",
     ) -> None:
         if not isinstance(model, SAM2Model):
             raise TypeError(f"model must be a SAM2Model, got {type(model).__name__}")
@@ -223,6 +231,7 @@ class VideoPredictor:
         prev_logits = None if prev is None else prev.pred_masks.to(session.device).clamp(-32.0, 32.0)
         out = self._prompted_frame(session, track, frame_idx, is_init, reverse, points=prompt, prev_logits=prev_logits)
         track.pending(is_cond)[frame_idx] = out
+        self.memory.on_prompt(frame_idx, self._memory_state(track))
         return self._prompt_result(session, frame_idx, is_cond)
 
     @torch.inference_mode()
@@ -244,6 +253,7 @@ class VideoPredictor:
         is_cond = is_init or self.options.add_all_frames_to_correct_as_cond
         out = self._prompted_frame(session, track, frame_idx, is_init, reverse, mask=full)
         track.pending(is_cond)[frame_idx] = out
+        self.memory.on_prompt(frame_idx, self._memory_state(track))
         return self._prompt_result(session, frame_idx, is_cond)
 
     def _prompt_result(self, session: VideoSession, frame_idx: int, is_cond: bool) -> PromptResult:
@@ -322,12 +332,14 @@ class VideoPredictor:
         if selection is not None:
             device = session.device
             pos = session.maskmem_pos_enc.to(device).expand(b, -1, -1, -1)
+            # slot 0 (and from_cond) is a conditioning frame, or a tracked frame a strategy attends
+            # to like one (e.g. a distractor-resolving memory)
             for t, slot in selection.memories:
-                outs = [tr.cond[t] if slot == 0 else (hyp.tracked.get(t) or tr.cond[t]) for tr, hyp in items]
+                outs = [(tr.cond.get(t) or hyp.tracked[t]) if slot == 0 else (hyp.tracked.get(t) or tr.cond[t]) for tr, hyp in items]
                 mem = torch.cat([o.maskmem_features for o in outs], dim=0).to(device)
                 memories.append(MemoryInput(features=mem, pos_enc=pos, slot=slot))
             for t, offset, from_cond in selection.pointers:
-                outs = [tr.cond[t] if from_cond else (hyp.tracked.get(t) or tr.cond[t]) for tr, hyp in items]
+                outs = [(tr.cond.get(t) or hyp.tracked[t]) if from_cond else (hyp.tracked.get(t) or tr.cond[t]) for tr, hyp in items]
                 pointers.append(PointerInput(pointer=torch.cat([o.obj_ptr for o in outs], dim=0).to(device), offset=offset))
             window = selection.pointer_window
         return self.model.condition_on_memory(
@@ -470,7 +482,9 @@ class VideoPredictor:
         forward or in ``reverse``, for at most ``max_frames`` frames after the start.
 
         Yields a :class:`FrameResult` (frame index, object ids, logits [N, 1, H, W] at the
-        video's size) frame by frame.
+        video's size) frame by frame; with ``options.output_lag`` N, frame t comes once frame
+        t + N has been tracked (the last N frames at the end), from each object's best
+        hypothesis at that time.
         """
         self.prepare_tracking(session)
         n = session.num_frames
@@ -489,8 +503,25 @@ class VideoPredictor:
         else:
             end = n - 1 if limit is None else min(start_frame_idx + limit, n - 1)
             order = range(start_frame_idx, end + 1)
-        for frame_idx in tqdm(order, desc="propagate", disable=not progress, leave=False):
-            yield self.track_frame(session, frame_idx, reverse)
+        frames = tqdm(order, desc="propagate", disable=not progress, leave=False)
+        lag = self.options.output_lag
+        if lag == 0:
+            for frame_idx in frames:
+                yield self.track_frame(session, frame_idx, reverse)
+            return
+        waiting: deque[int] = deque()
+        for frame_idx in frames:
+            self.track_frame(session, frame_idx, reverse)
+            waiting.append(frame_idx)
+            if len(waiting) > lag:
+                yield self.settled_result(session, waiting.popleft())
+        while waiting:
+            yield self.settled_result(session, waiting.popleft())
+
+    def settled_result(self, session: VideoSession, frame_idx: int) -> FrameResult:
+        """Every object's output on an already tracked frame, from its best hypothesis now (its
+        prompt where it has one) at the video's size: the fixed-lag output. No frame is decoded."""
+        return FrameResult(frame_idx, session.obj_ids, self._consolidated(session, frame_idx, is_cond=False))
 
     @staticmethod
     def _frames_until_exhausted(session: VideoSession, start: int, limit: int | None) -> Iterator[int]:
@@ -601,6 +632,7 @@ class VideoPredictor:
         for j, a in enumerate(admit):
             if not a:
                 outs[j].maskmem_features = None
+            outs[j].note = chosen[j][1].note
 
         # new hypotheses per object: a parent kept twice is copied before anything is added
         results: list[torch.Tensor] = []
@@ -620,13 +652,19 @@ class VideoPredictor:
         return results
 
     def _forget_out_of_reach(self, session: VideoSession, frame_idx: int, reverse: bool) -> None:
-        """Streaming: drop tracked outputs no later frame can attend to."""
-        horizon = self.memory.horizon()
+        """Streaming: drop tracked outputs no later frame can attend to (nor the lagged output)."""
+        horizon = max(self.memory.horizon(), self.options.output_lag)
         for track in session.objects.values():
             for hyp in track.hypotheses:
                 stale = [t for t in hyp.tracked if (t - frame_idx if reverse else frame_idx - t) > horizon]
+                if not stale:
+                    continue
+                keep = self.memory.retained_frames(
+                    frame_idx, memory_frames=MemoryFrames(hyp.tracked), reverse=reverse, state=self._memory_state(track)
+                )
                 for t in stale:
-                    del hyp.tracked[t]
+                    if t not in keep:
+                        del hyp.tracked[t]
             old_dirs = [t for t in track.directions if (t - frame_idx if reverse else frame_idx - t) > horizon]
             for t in old_dirs:
                 if t not in track.cond:
@@ -674,20 +712,3 @@ class VideoPredictor:
         out = track.output_at(frame_idx)
         return None if out is None else float(out.object_score_logits.reshape(-1)[0])
 
-
-def mask_boxes(low_res: torch.Tensor) -> torch.Tensor:
-    """Boxes [B, 4] (x0, y0, x1, y1) in [0, 1] of masks given as logits [B, 1, h, w] (> 0 is the
-    mask); zeros for an empty mask."""
-    fg = low_res[:, 0] > 0  # [B, h, w]
-    b, h, w = fg.shape
-    cols = fg.any(dim=1)  # [B, w]
-    rows = fg.any(dim=2)  # [B, h]
-    xs = torch.arange(w, device=fg.device)
-    ys = torch.arange(h, device=fg.device)
-    x0 = torch.where(cols, xs, w).amin(dim=1)
-    x1 = torch.where(cols, xs + 1, 0).amax(dim=1)
-    y0 = torch.where(rows, ys, h).amin(dim=1)
-    y1 = torch.where(rows, ys + 1, 0).amax(dim=1)
-    present = cols.any(dim=1)
-    box = torch.stack([x0 / w, y0 / h, x1 / w, y1 / h], dim=1).float()
-    return torch.where(present[:, None], box, torch.zeros_like(box))

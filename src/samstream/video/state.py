@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -24,7 +24,9 @@ class FrameOutput:
     heads proposed (M = 1 without multimask); box [1, 4]: (x0, y0, x1, y1) of the mask in [0, 1]
     coordinates of the frame (zeros for an empty mask); maskmem_features [1, C_mem, S/16, S/16]
     in bfloat16, or None until the memory encoder has run; in_memory: False when the memory
-    strategy kept this output out of the memory bank (no memory, no pointer).
+    strategy kept this output out of the memory bank (no memory, no pointer); note: what the
+    memory strategy recorded about this output when it chose it (its own data, e.g. the chosen
+    candidate's predicted IoU; None for prompted outputs and under the default strategy).
     """
 
     pred_masks: torch.Tensor
@@ -34,6 +36,7 @@ class FrameOutput:
     box: torch.Tensor
     maskmem_features: torch.Tensor | None = None
     in_memory: bool = True
+    note: Any = None
 
 
 @dataclass
@@ -57,7 +60,11 @@ class Hypothesis:
 
 
 class MemoryFrames:
-    """The frames of a hypothesis whose outputs are in the memory bank (a read-only container)."""
+    """The frames of a hypothesis whose outputs are in the memory bank (a read-only view).
+
+    ``t in frames`` tells whether frame t holds a memory; :meth:`get` gives its output and
+    :meth:`before` walks the memories back in time (in the tracking direction).
+    """
 
     __slots__ = ("_tracked",)
 
@@ -67,6 +74,30 @@ class MemoryFrames:
     def __contains__(self, frame_idx: object) -> bool:
         out = self._tracked.get(frame_idx)  # type: ignore[call-overload]
         return out is not None and out.in_memory
+
+    def get(self, frame_idx: int) -> FrameOutput | None:
+        """The output of frame ``frame_idx`` if it is in memory, else None."""
+        out = self._tracked.get(frame_idx)
+        return out if out is not None and out.in_memory else None
+
+    def before(self, frame_idx: int, reverse: bool = False, step: int = 1) -> Iterator[int]:
+        """Frames in memory at ``frame_idx - step``, ``frame_idx - 2 step``, ... (``+`` when
+        ``reverse``): the past in the tracking direction, nearest first."""
+        tracked = self._tracked
+        if not tracked or step < 1:
+            return
+        sign = 1 if reverse else -1
+        span = (max(tracked) - frame_idx) if reverse else (frame_idx - min(tracked))
+        if span > 4 * len(tracked):  # sparse (a stream keeping a few old frames): go through the keys
+            past = [t for t in tracked if (t - frame_idx) * sign > 0 and (t - frame_idx) % step == 0]
+            for t in sorted(past, key=lambda t: abs(t - frame_idx)):
+                if t in self:
+                    yield t
+            return
+        for k in range(1, span // step + 1):
+            t = frame_idx + sign * k * step
+            if t in self:
+                yield t
 
 
 @dataclass

@@ -14,7 +14,7 @@ from ..modeling.sam2 import SAM2Model
 from ..prompts import CoordSpace
 from ..results import FrameResult, PromptResult
 from .discovery import ObjectDiscovery
-from .memory import MemoryStrategy
+from .memory.registry import MemorySpec
 from .predictor import VideoPredictor, VideoPredictorOptions
 from .sources import PushFrameSource
 from .state import VideoSession
@@ -30,11 +30,18 @@ class StreamingTracker:
     ...         result = tracker.add_prompt(obj_id=1, points=[[x, y]], labels=[1])
 
     Prompts take the same arguments as :meth:`VideoPredictor.add_prompt` and apply to the
-    current (latest) frame; ``memory`` picks the memory strategy. With ``discovery`` (an
+    current (latest) frame; ``memory`` picks the memory strategy (a name, an object, or
+    ``{obj_id: name}``). With ``discovery`` (an
     :class:`~samstream.video.discovery.ObjectDiscovery`, e.g. over a ``TextFinder`` for
     phrases) objects are found on the first frame and every ``detect_every`` frames after it,
     added with new ids, and dropped when their detections stop (``drop_after``);
     ``tracker.labels`` says what each object is.
+
+    Fixed-lag output (``options.output_lag`` N > 0, for strategies that keep several
+    hypotheses): ``add_frame`` still returns the live masks of the new frame, and
+    :attr:`settled` then holds the final masks of frame ``frame_idx - N``, taken along each
+    object's best hypothesis now (None for the first N frames); :meth:`finish` gives the
+    last N frames' when the stream ends.
     """
 
     def __init__(
@@ -42,7 +49,7 @@ class StreamingTracker:
         model: SAM2Model,
         options: VideoPredictorOptions | None = None,
         *,
-        memory: str | MemoryStrategy = "default",
+        memory: MemorySpec = "default",
         offload_state_to_cpu: bool = False,
         discovery: ObjectDiscovery | None = None,
     ) -> None:
@@ -54,6 +61,8 @@ class StreamingTracker:
         self.session: VideoSession = self._engine.open_session(
             self._source, offload_state_to_cpu=offload_state_to_cpu, streaming=True
         )
+        self.settled: FrameResult | None = None
+        self._next_settled = 0
 
     @property
     def frame_idx(self) -> int:
@@ -88,8 +97,26 @@ class StreamingTracker:
             result = self.discovery.step(self._engine, session, idx, result)
         if result is None:
             empty = torch.empty(0, 1, session.video_height, session.video_width, device=session.device)
-            return FrameResult(idx, [], empty)
+            result = FrameResult(idx, [], empty)
+        self.settled = self._settle(idx - self.output_lag) if self.output_lag else None
         return result
+
+    @property
+    def output_lag(self) -> int:
+        return self._engine.options.output_lag
+
+    def _settle(self, frame_idx: int) -> FrameResult | None:
+        if frame_idx < self._next_settled:
+            return None
+        self._next_settled = frame_idx + 1
+        return self._engine.settled_result(self.session, frame_idx)
+
+    @torch.inference_mode()
+    def finish(self) -> list[FrameResult]:
+        """The end of the stream with a fixed lag: the final masks of the frames not settled yet."""
+        if not self.output_lag:
+            return []
+        return [r for t in range(self._next_settled, self.frame_idx + 1) if (r := self._settle(t)) is not None]
 
     def add_prompt(
         self,

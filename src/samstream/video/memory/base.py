@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Container, Sequence
+from typing import TYPE_CHECKING, Any, Collection, Container, Sequence
 
 import torch
 
 from .selection import MemorySelection
+
+if TYPE_CHECKING:
+    from ..state import MemoryFrames
 
 
 @dataclass(frozen=True)
@@ -43,13 +46,15 @@ class Keep:
     """One hypothesis kept after a frame: ``candidate`` of hypothesis ``parent``'s proposals.
 
     ``score`` becomes the new hypothesis' score; ``in_memory`` says whether this output enters
-    its memory bank (spatial memory and object pointer).
+    its memory bank (spatial memory and object pointer); ``note`` is stored with the output
+    (``FrameOutput.note``) for the strategy's later selections to read.
     """
 
     parent: int
     candidate: int
     score: float = 0.0
     in_memory: bool = True
+    note: Any = None
 
 
 class MemoryStrategy(ABC):
@@ -75,7 +80,8 @@ class MemoryStrategy(ABC):
         """The memories and pointers one hypothesis of an object attends to on ``frame_idx``.
 
         cond_frames: the object's conditioning frames in insertion order; memory_frames: the
-        hypothesis' tracked frames whose outputs are in memory.
+        hypothesis' tracked frames whose outputs are in memory (a
+        :class:`~samstream.video.state.MemoryFrames`: membership, outputs and their notes).
         """
 
     @abstractmethod
@@ -87,3 +93,14 @@ class MemoryStrategy(ABC):
     def horizon(self) -> int:
         """How many frames back (in the tracking direction) a later frame may still attend to:
         the streaming tracker drops older tracked outputs."""
+
+    def retained_frames(
+        self, frame_idx: int, *, memory_frames: "MemoryFrames", reverse: bool, state: Any
+    ) -> Collection[int]:
+        """Frames older than :meth:`horizon` that a later frame may still attend to (a bounded
+        number: the streaming tracker keeps them). ``frame_idx`` is the frame just tracked."""
+        return ()
+
+    def on_prompt(self, frame_idx: int, state: Any) -> None:
+        """Called when the object gets a prompt (a click, box or mask) on ``frame_idx``, at any
+        time: a correction. Strategies with per-object state (a motion filter) adjust it here."""
