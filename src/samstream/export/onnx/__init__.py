@@ -3,5 +3,6 @@ encoder (needs torch and onnx: ``pip install 'samstream[export]'``). The exporte
 without PyTorch through :mod:`samstream.onnx`."""
 
 from .exporter import DEFAULT_OPSET, MIN_OPSET, export_onnx
+from .quantize import quantize_export, quantize_int8
 
-__all__ = ["DEFAULT_OPSET", "MIN_OPSET", "export_onnx"]
+__all__ = ["DEFAULT_OPSET", "MIN_OPSET", "export_onnx", "quantize_export", "quantize_int8"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import warnings
@@ -124,7 +125,8 @@ def _export_one(graph: _Graph, path: Path, opset: int) -> None:
 
     names = list(graph.inputs)
     shapes = {n: {axis: dim(label) for axis, label in graph.dynamic.get(n, {}).items()} or None for n in names}
-    with warnings.catch_warnings():
+    # the exporter reports its progress on stdout and warns about its internals: keep both quiet
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
             graph.module,
@@ -142,7 +144,7 @@ def _export_one(graph: _Graph, path: Path, opset: int) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _spec(graph: _Graph, path: Path) -> GraphSpec:
+def _spec(path: Path) -> GraphSpec:
     """The signature as the exported file has it (dynamic axes by name)."""
     import onnx
 
@@ -209,7 +211,7 @@ def export_onnx(
                 from .quantize import quantize_int8
 
                 quantize_int8(path)
-            graphs[graph.role] = _spec(graph, path)
+            graphs[graph.role] = _spec(path)
     constants = {"no_mem_embed": model.no_mem_embed.detach().reshape(-1).float().numpy()}
     if hasattr(model, "no_obj_ptr"):
         constants["no_obj_ptr"] = model.no_obj_ptr.detach().reshape(-1).float().numpy()
