@@ -72,6 +72,16 @@ def _size_mib(folder: Path) -> float:
     return sum(f.stat().st_size for f in folder.glob("*.onnx")) / 2**20
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -110,7 +120,7 @@ def main() -> None:
         model = OnnxModel(folder, num_threads=args.threads)
         engines[name] = (OnnxImagePredictor(model), OnnxVideoPredictor(model))
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.threads} thread(s); "
+    print(f"machine: {_cpu_name()}, {os.cpu_count()} cores, {args.threads} thread(s); "
           f"torch {torch.__version__}; model: parity fixture (256 px); image 512x512; video {args.frames} frames 320x136, 2 objects")
     results = {}
     for name, (img_pred, vid_pred) in engines.items():

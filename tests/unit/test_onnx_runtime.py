@@ -292,3 +292,11 @@ def test_int8_export_agrees_with_float32(tiny_export, tmp_path):
     b = int8.predict(box=[100, 80, 400, 420], multimask_output=False)[0]
     assert not np.array_equal(int8._features["image_embed"], fp32._features["image_embed"])  # really quantized
     assert _agreement(a, b) >= 0.9
+
+
+def test_cli_says_which_extra_export_needs(tiny_model_files, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # as if it were not installed
+    assert main(["export", "onnx", *tiny_model_files.cli_args(), "--out", str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err
+    assert "onnxscript" in err and "pip install 'samstream[export]'" in err
+    assert not (tmp_path / "x").exists()
