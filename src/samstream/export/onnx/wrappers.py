@@ -17,7 +17,7 @@ from torch import nn
 
 from ...modeling.attention import RoPEAttention
 from ...modeling.position_encoding import temporal_sine_encoding
-from ...modeling.sam2 import NO_OBJECT_LOGIT, SAM2Model
+from ...modeling.sam2 import SAM2Model
 
 
 def rotary_tables(attn: RoPEAttention, num_queries: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -234,7 +234,6 @@ class MemoryEncoderGraph(nn.Module):
 
 
 __all__ = [
-    "NO_OBJECT_LOGIT",
     "ImageEncoderGraph",
     "MaskDownsampleGraph",
     "MemoryAttentionGraph",
