@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
         "onnx",
         help="the image encoder, prompt decoder, memory attention and memory encoder as ONNX graphs",
         description="Export every graph image prediction and video tracking need; run them with samstream.onnx "
-        "(pip install 'samstream[onnx]', no PyTorch).",
+        "(ONNX Runtime, numpy and PIL: no PyTorch needed; see the README's ONNX export section).",
     )
     add_model_arguments(onnx)
     onnx.add_argument("--out", type=Path, required=True, help="folder for the graphs and manifest.json")
