@@ -268,9 +268,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_model_from_args(args: argparse.Namespace, *, for_video: bool = False, apply_postprocessing: bool = True):
+def load_model_from_args(
+    args: argparse.Namespace, *, for_video: bool = False, apply_postprocessing: bool = True, accel: str | None = "auto"
+):
     """Build the model the flags ask for; errors become :class:`CliError`. Without
-    ``apply_postprocessing`` the model keeps its config as written (no inference-time extras)."""
+    ``apply_postprocessing`` the model keeps its config as written (no inference-time extras);
+    ``accel`` goes to :func:`samstream.build.build_model` (None: the plain modules, for export)."""
     from ..build import build_model
     from ..checkpoint import CheckpointError
     from ..config import ConfigError
@@ -282,10 +285,17 @@ def load_model_from_args(args: argparse.Namespace, *, for_video: bool = False, a
             if args.checkpoint is None:
                 raise CliError("--config needs --checkpoint (the weights that go with that config)")
             return build_model(
-                args.config, args.checkpoint, device=device, for_video=for_video, apply_postprocessing=apply_postprocessing
+                args.config,
+                args.checkpoint,
+                device=device,
+                for_video=for_video,
+                apply_postprocessing=apply_postprocessing,
+                accel=accel,
             )
         checkpoint = resolve_checkpoint(args.model, args.checkpoint)
-        return build_model(args.model, checkpoint, device=device, for_video=for_video, apply_postprocessing=apply_postprocessing)
+        return build_model(
+            args.model, checkpoint, device=device, for_video=for_video, apply_postprocessing=apply_postprocessing, accel=accel
+        )
     except CheckpointNotAvailableError as exc:
         raise CliError(str(exc), EXIT_NO_WEIGHTS) from None
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
