@@ -49,6 +49,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("benchmark-vos", "benchmark_vos"),
     Subcommand("train", "train"),
     Subcommand("weights", "weights"),
+    Subcommand("serve", "serve", {"uvicorn": "serve", "fastapi": "serve"}),
 )
 
 

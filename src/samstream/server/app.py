@@ -201,6 +201,10 @@ def create_app(settings: ServerSettings, *, model: SAM2Model | None = None) -> F
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
+
     @app.get("/v1/info", response_model=S.ServerInfo)
     def info() -> S.ServerInfo:
         engine = state.engine
