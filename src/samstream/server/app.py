@@ -153,6 +153,8 @@ def _frame_out(session: ServerSession, frame_idx: int, masks: dict[int, ObjectMa
 
 
 def _info(session: ServerSession) -> S.SessionInfo:
+    with session.lock:
+        prompts = [S.ObjectPrompts(obj_id=o, frame_indices=sorted(f)) for o, f in sorted(session.prompted.items())]
     return S.SessionInfo(
         session_id=session.session_id,
         kind=session.kind,
@@ -161,6 +163,7 @@ def _info(session: ServerSession) -> S.SessionInfo:
         num_frames=session.num_frames,
         fps=session.fps,
         obj_ids=session.obj_ids,
+        prompts=prompts,
         frames_with_masks=len(session.masks),
         propagating=session.propagating,
         streaming=session.streaming,

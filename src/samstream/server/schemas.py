@@ -41,6 +41,11 @@ class FrameMasks(_Strict):
     objects: list[ObjectMaskOut]
 
 
+class ObjectPrompts(_Strict):
+    obj_id: int
+    frame_indices: list[int] = Field(description="frames where the object has prompts")
+
+
 class SessionInfo(_Strict):
     session_id: str
     kind: Literal["image", "video"]
@@ -49,6 +54,7 @@ class SessionInfo(_Strict):
     num_frames: int
     fps: Optional[float] = Field(description="frames per second (None for an image)")
     obj_ids: list[int]
+    prompts: list[ObjectPrompts]
     frames_with_masks: int
     propagating: bool
     streaming: bool = Field(description="long video: only the memories later frames can use are kept")
