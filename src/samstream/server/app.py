@@ -228,6 +228,7 @@ def create_app(settings: ServerSettings, *, model: SAM2Model | None = None) -> F
             image_types=sorted(IMAGE_TYPES),
             video_types=sorted(VIDEO_TYPES),
             export_formats=list(EXPORT_FORMATS),
+            sessions_open=len(state.sessions),
         )
 
     # ------------------------------------------------------------------ sessions

@@ -193,6 +193,7 @@ class ServerInfo(_Strict):
     image_types: list[str]
     video_types: list[str]
     export_formats: list[str]
+    sessions_open: int
 
 
 class ErrorBody(BaseModel):
