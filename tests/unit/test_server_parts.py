@@ -209,3 +209,32 @@ def test_settings_refuse_bad_limits():
         ServerSettings(full_memory_frames=0)
     assert ServerSettings(idle_timeout_s=0.2).sweep_interval_s == pytest.approx(0.05)
 
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [(["--port", "0"], "--port 0"), (["--max-sessions", "0"], "--max-sessions"), (["--device", "tpu"], "--device 'tpu'")],
+)
+def test_serve_refuses_bad_flags_before_loading_a_model(tmp_path, capsys, extra, fragment):
+    from samstream.cli import main
+
+    config, weights = tmp_path / "model.yaml", tmp_path / "model.pt"
+    config.write_text("model: {}\n")
+    weights.write_bytes(b"")  # never read: the flags are refused first
+    code = main(["serve", "--config", str(config), "--checkpoint", str(weights), *extra])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("samstream serve: error:") and fragment in err and len(err.splitlines()) == 1
+
+
+def test_serve_help_says_it_binds_to_localhost(capsys):
+    from samstream.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "default: 127.0.0.1, this machine only" in out
+    assert "(default: samstream- synthetic)" in out or "(default: samstream-synthetic)" in out  # argparse may wrap at '-' 
