@@ -47,9 +47,11 @@ def _get_json(url: str):
         return json.loads(response.read())
 
 
-@pytest.fixture
-def server(tmp_path):
-    """``samstream serve`` on a free port; yields (base URL, work dir, stderr path)."""
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``samstream serve`` on a free port, shared by this module's tests; yields (base URL,
+    work dir, stderr path). At shutdown no session folder may be left."""
+    tmp_path = tmp_path_factory.mktemp("serve")
     files = write_tiny_model(tmp_path / "model", seed=2)
     work = tmp_path / "work"
     port = _free_port()
@@ -241,4 +243,12 @@ def test_image_upload_and_everything(server, page, tmp_path):
         page.wait_for_function(f"window.samstream.objects.size === {count + 1}", timeout=120_000)
     sid = page.evaluate("window.samstream.sid")
     assert len(_get_json(f"{base}/v1/sessions/{sid}")["obj_ids"]) == 1 + count
+    # many objects: 20 more, each with its own colour and a row (name, show/hide, delete)
+    for _ in range(20):
+        page.keyboard.press("n")
+    rows = page.locator("#objects li")
+    assert rows.count() == count + 21
+    colours = page.evaluate("[...window.samstream.objects.values()].map(o => o.color.join(','))")
+    assert len(set(colours)) == len(colours)
+    assert rows.nth(0).locator("input[type=checkbox]").count() == 1 and rows.nth(0).locator("button.delete").count() == 1
     assert page.errors == []
