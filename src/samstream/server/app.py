@@ -7,7 +7,6 @@ Request handlers only check input, look sessions up and hand model work to the o
 
 from __future__ import annotations
 
-import json
 import queue
 import shutil
 import tempfile
