@@ -252,3 +252,34 @@ def test_image_upload_and_everything(server, page, tmp_path):
     assert len(set(colours)) == len(colours)
     assert rows.nth(0).locator("input[type=checkbox]").count() == 1 and rows.nth(0).locator("button.delete").count() == 1
     assert page.errors == []
+
+
+def test_cancel_tracking_from_the_page(server, page, tmp_path):
+    base, _, _ = server
+    import av
+
+    from tiny import moving_clip
+
+    clip = moving_clip(60, 96, 160)
+    frames = np.concatenate([clip, clip[::-1], clip, clip[::-1]])  # 240 frames
+    video = tmp_path / "long.mp4"
+    with av.open(str(video), mode="w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        for rgb in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode())
+    page.goto(base + "/")
+    page.set_input_files("#file", str(video))
+    page.wait_for_function("window.samstream.info !== null && window.samstream.info.num_frames === 240")
+    _click(page, 80, 50)
+    page.wait_for_function("window.samstream.masks.get(0) && window.samstream.masks.get(0).size > 0 && window.samstream.busy === 0")
+    page.click("#track")
+    page.wait_for_function("document.getElementById('progress-text').textContent.includes('of 240')", timeout=60_000)
+    page.keyboard.press("Escape")
+    page.wait_for_function("window.samstream.tracking === null", timeout=60_000)
+    end = page.evaluate("window.samstream.lastTrack")
+    assert end["status"] == "cancelled" and end["done"] < 240
+    assert page.inner_text("#progress-text").startswith("cancelled")
+    assert page.locator("#cancel").is_disabled() and page.locator("#track").is_enabled()
+    assert page.errors == []

@@ -349,6 +349,21 @@ def test_cancel_returns_at_once_and_stops_the_propagation(client, tmp_path):
     assert client.post(f"/v1/sessions/{sid}/propagate/cancel").json() == {"cancelled": False}
 
 
+def test_a_client_that_goes_away_cancels_its_propagation(client, tmp_path):
+    clip = moving_clip(60, 96, 160)
+    path = write_mp4(tmp_path / "long.mp4", np.concatenate([clip, clip[::-1], clip]))  # 180 frames
+    sid = upload(client, path.read_bytes(), "video/mp4").json()["session_id"]
+    client.post(f"/v1/sessions/{sid}/prompts", json={"frame_index": 0, "obj_id": 1, "points": [[80, 50]], "point_labels": [1]})
+    with client.stream("POST", f"/v1/sessions/{sid}/propagate", json={}) as response:
+        assert json.loads(next(response.iter_lines()))["type"] == "frame"
+    # the stream was closed after one line: the propagation stops instead of running on
+    deadline = time.monotonic() + 30
+    while client.get(f"/v1/sessions/{sid}").json()["propagating"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    info = client.get(f"/v1/sessions/{sid}").json()
+    assert info["propagating"] is False and info["frames_with_masks"] < 180
+
+
 # --------------------------------------------------------------------------- segment everything
 
 

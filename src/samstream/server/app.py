@@ -472,10 +472,19 @@ def create_app(settings: ServerSettings, *, model: SAM2Model | None = None) -> F
         events: queue.Queue = queue.Queue()
         steps = state.engine.propagation_steps(session, plan, propagation, events.put)
         try:
-            state.worker.submit_steps(steps)
+            future = state.worker.submit_steps(steps)
         except (WorkerBusy, WorkerStopped) as exc:
             session.propagation = None
             raise HTTPException(503, str(exc)) from None
+
+        def ended(done) -> None:  # a stepper stopped before its first step sends no end event itself
+            error = done.exception()
+            if error is not None:
+                session.propagation = None
+                events.put({"type": "end", "status": "error", "done": propagation.done, "total": plan.total,
+                            "seconds": 0.0, "message": f"{type(error).__name__}: {error}"})
+
+        future.add_done_callback(ended)
         return StreamingResponse(_event_lines(events, propagation), media_type=NDJSON)
 
     @app.post("/v1/sessions/{session_id}/propagate/cancel", response_model=S.CancelResult)
