@@ -167,6 +167,17 @@ def test_click_track_correct_undo_download(server, page, tmp_path):
     _viewer_shot(page, shots / "3_tracked_last_frame.png")
     page.locator("#viewer-column").screenshot(path=str(shots / "3b_timeline.png"))
 
+    # "next problem frame" goes to the first frame after this one the server flags
+    page.evaluate("showFrame(0)")
+    page.wait_for_function("window.samstream.frame === 0")
+    problems = [p for p in _get_json(f"{base}/v1/sessions/{sid}/problems")["problems"] if p["frame_index"] > 0]
+    page.keyboard.press("p")
+    if problems:
+        page.wait_for_function(f"window.samstream.frame === {problems[0]['frame_index']}")
+        assert page.inner_text("#status").startswith(f"frame {problems[0]['frame_index']}:")
+    else:
+        page.wait_for_function("document.getElementById('status').textContent.includes('no problem frame')")
+
     # a correction on frame 20 (a negative click inside the mask there) re-tracks frames 20..26 only
     page.keyboard.press("Home")  # no-op key: focus stays on the page
     page.evaluate("showFrame(20)")
