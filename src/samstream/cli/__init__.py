@@ -50,6 +50,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("train", "train"),
     Subcommand("weights", "weights"),
     Subcommand("export", "export"),
+    Subcommand("serve", "serve", {"uvicorn": "serve", "fastapi": "serve"}),
 )
 
 

@@ -707,8 +707,9 @@ class VideoPredictor:
 
     # ------------------------------------------------------------------ inspection
     def object_score_logits(self, session: VideoSession, obj_id: int, frame_idx: int) -> float | None:
-        """An object's presence logit on a frame (None when it has no output there)."""
+        """An object's presence logit on a frame (None when it has no output there); a prompt
+        not yet tracked from counts (its output is the newest)."""
         track = self._existing(session, obj_id)
-        out = track.output_at(frame_idx)
+        out = track.output_at(frame_idx, prefer_cond_pending=True) or track.output_at(frame_idx, prefer_cond_pending=False)
         return None if out is None else float(out.object_score_logits.reshape(-1)[0])
 

@@ -1,0 +1,296 @@
+"""The web page in a real headless Chromium (Debian's ``chromium``, driven by Playwright),
+against a real ``samstream serve`` process on loopback with the tiny model.
+
+Load the page, open the example video, click on the cyclist, check from screenshots that the
+mask the server computed is drawn where it should be (and nowhere else), track, correct on a
+later frame (only the frames after it are re-tracked), undo and redo, and download the COCO
+RLE and MP4 exports. Screenshots go to ``$SAMSTREAM_SCREENSHOTS`` when set (else tmp_path).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tiny import write_tiny_model
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+CLICK = (300, 80)  # on the cyclist in the example's first frame (video pixels)
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"),
+]
+playwright_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python (pip install playwright)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get_json(url: str):
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``samstream serve`` on a free port, shared by this module's tests; yields (base URL,
+    work dir, stderr path). At shutdown no session folder may be left."""
+    tmp_path = tmp_path_factory.mktemp("serve")
+    files = write_tiny_model(tmp_path / "model", seed=2)
+    work = tmp_path / "work"
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "samstream", "serve", *files.cli_args(), "--port", str(port), "--work-dir", str(work)]
+    with open(log, "wb") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                _get_json(f"{base}/v1/info")
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"samstream serve did not start: {log.read_text()}")
+                time.sleep(0.2)
+        yield base, work, log
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+    assert not list(work.glob("session-*")), "sessions left on disk after shutdown"
+
+
+@pytest.fixture
+def page():
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1300, "height": 900}, accept_downloads=True)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.errors = errors
+        yield page
+        browser.close()
+
+
+def _shots_dir(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("SAMSTREAM_SCREENSHOTS", tmp_path / "screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _viewer_shot(page, path: Path) -> np.ndarray:
+    page.locator("#viewer").screenshot(path=str(path))
+    return np.asarray(Image.open(path).convert("RGB")).astype(np.int16)
+
+
+def _decode(rle) -> np.ndarray:
+    from samstream.io.rle import decode_coco_rle
+
+    return decode_coco_rle([rle])[0]
+
+
+def _to_screen(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A video-sized mask resampled (nearest) to a screenshot's [h, w]."""
+    h, w = shape
+    rows = (np.arange(h) + 0.5) * mask.shape[0] / h
+    cols = (np.arange(w) + 0.5) * mask.shape[1] / w
+    return mask[rows.astype(int).clip(0, mask.shape[0] - 1)][:, cols.astype(int).clip(0, mask.shape[1] - 1)]
+
+
+def _click(page, x: float, y: float, button: str = "left") -> None:
+    box = page.locator("#marks-canvas").bounding_box()
+    width = page.evaluate("window.samstream.info.width")
+    scale = box["width"] / width
+    page.mouse.click(box["x"] + x * scale, box["y"] + y * scale, button=button)
+
+
+def test_click_track_correct_undo_download(server, page, tmp_path):
+    base, work, log = server
+    assert "this machine only" in log.read_text()  # binds to localhost by default, and says so
+    shots = _shots_dir(tmp_path)
+
+    page.goto(base + "/")
+    assert "KEYBOARD" in page.inner_text("aside") and "Ctrl+Z" in page.inner_text("#shortcuts")  # shortcuts shown
+    page.click("#example")
+    page.wait_for_function("window.samstream.info !== null && window.samstream.masks.has(0)")
+    page.wait_for_timeout(200)
+    sid = page.evaluate("window.samstream.sid")
+    before = _viewer_shot(page, shots / "1_example_opened.png")
+
+    # a click on the cyclist: the mask appears at once, drawn from the server's RLE
+    _click(page, *CLICK)
+    page.wait_for_function("window.samstream.masks.get(0) && window.samstream.masks.get(0).size > 0")
+    page.wait_for_timeout(200)
+    after = _viewer_shot(page, shots / "2_clicked.png")
+    objects = _get_json(f"{base}/v1/sessions/{sid}/frames/0/masks")["objects"]
+    assert [o["obj_id"] for o in objects] == [1]
+    mask = _decode(objects[0]["mask"])
+    assert mask[CLICK[1], CLICK[0]], "the tiny model (seed 2) puts the click inside its mask"
+    changed = np.abs(after - before).sum(axis=2) > 30
+    on_screen = _to_screen(mask, changed.shape)
+    ys, xs = np.nonzero(on_screen)
+    cy, cx = CLICK[1] * changed.shape[0] / mask.shape[0], CLICK[0] * changed.shape[1] / mask.shape[1]
+    near = np.hypot(ys - cy, xs - cx) < 40
+    assert changed[ys[near], xs[near]].mean() > 0.8  # mask pixels around the click are tinted
+    marker = np.hypot(*np.mgrid[: changed.shape[0], : changed.shape[1]] - np.array([cy, cx])[:, None, None]) < 12
+    assert changed[~on_screen & ~marker].mean() < 0.02  # and nothing outside the mask (but the click's dot)
+
+    # track: the whole video, with progress
+    page.click("#track")
+    page.wait_for_function("window.samstream.lastTrack && window.samstream.tracking === null", timeout=120_000)
+    assert page.evaluate("window.samstream.lastTrack.status") == "done"
+    assert "frame 27 of 27" in page.inner_text("#progress-text")
+    assert "frames/s" in page.inner_text("#progress-text")
+    _viewer_shot(page, shots / "3_tracked_last_frame.png")
+    page.locator("#viewer-column").screenshot(path=str(shots / "3b_timeline.png"))
+
+    # "next problem frame" goes to the first frame after this one the server flags
+    page.evaluate("showFrame(0)")
+    page.wait_for_function("window.samstream.frame === 0")
+    problems = [p for p in _get_json(f"{base}/v1/sessions/{sid}/problems")["problems"] if p["frame_index"] > 0]
+    page.keyboard.press("p")
+    if problems:
+        page.wait_for_function(f"window.samstream.frame === {problems[0]['frame_index']}")
+        assert page.inner_text("#status").startswith(f"frame {problems[0]['frame_index']}:")
+    else:
+        page.wait_for_function("document.getElementById('status').textContent.includes('no problem frame')")
+
+    # a correction on frame 20 (a negative click inside the mask there) re-tracks frames 20..26 only
+    page.keyboard.press("Home")  # no-op key: focus stays on the page
+    page.evaluate("showFrame(20)")
+    page.wait_for_function("window.samstream.frame === 20")
+    frame20 = _decode(next(o for o in _get_json(f"{base}/v1/sessions/{sid}/frames/20/masks")["objects"] if o["obj_id"] == 1)["mask"])
+    ys, xs = np.nonzero(frame20)
+    inside = (int(xs[len(xs) // 2]), int(ys[len(ys) // 2]))
+    _click(page, *inside, button="right")
+    page.wait_for_function("window.samstream.prompts.has('1:20') && window.samstream.busy === 0")
+    info = _get_json(f"{base}/v1/sessions/{sid}")
+    assert info["prompts"] == [{"obj_id": 1, "frame_indices": [0, 20]}]
+    _viewer_shot(page, shots / "4_corrected_frame_20.png")
+    page.keyboard.press("t")
+    page.wait_for_function("window.samstream.tracking === null && window.samstream.lastTrack.total === 7", timeout=120_000)
+    assert page.evaluate("window.samstream.lastTrack.status") == "done"
+    assert "frame 7 of 7" in page.inner_text("#progress-text")
+
+    # undo removes the correction (on the server too); redo brings it back
+    page.keyboard.press("Control+z")
+    page.wait_for_function("!window.samstream.prompts.has('1:20') && window.samstream.busy === 0")
+    assert _get_json(f"{base}/v1/sessions/{sid}")["prompts"] == [{"obj_id": 1, "frame_indices": [0]}]
+    page.keyboard.press("Control+Shift+z")
+    page.wait_for_function("window.samstream.prompts.has('1:20') && window.samstream.busy === 0")
+    assert _get_json(f"{base}/v1/sessions/{sid}")["prompts"] == [{"obj_id": 1, "frame_indices": [0, 20]}]
+
+    # downloads: COCO RLE JSON and the MP4 overlay
+    with page.expect_download() as download:
+        page.click("a[data-format=coco]")
+    coco = json.loads(Path(download.value.path()).read_text())
+    assert coco["video"]["num_frames"] == 27
+    assert sorted({a["frame_index"] for a in coco["annotations"]}) == list(range(27))
+    stored = _get_json(f"{base}/v1/sessions/{sid}/frames/5/masks")["objects"][0]["mask"]
+    assert next(a for a in coco["annotations"] if a["frame_index"] == 5)["segmentation"] == stored
+    with page.expect_download() as download:
+        page.click("a[data-format=mp4]")
+    video = tmp_path / "overlay.mp4"
+    download.value.save_as(video)
+    from samstream.video.sources.video_file import VideoFileFrameSource
+
+    source = VideoFileFrameSource(video, 128)
+    assert (source.num_frames, source.fps) == (27, 25.0)
+    source.close()
+    assert page.errors == []
+
+
+def test_image_upload_and_everything(server, page, tmp_path):
+    base, _, _ = server
+    shots = _shots_dir(tmp_path)
+    from tiny import sample_image
+
+    image = tmp_path / "coffee.png"
+    Image.fromarray(sample_image("coffee")[::2, ::2].copy()).save(image)
+    page.goto(base + "/")
+    page.set_input_files("#file", str(image))
+    page.wait_for_function("window.samstream.info !== null && window.samstream.info.kind === 'image'")
+    assert page.locator("#tracking").is_hidden() and page.locator("#playback").is_hidden()
+    # a box drawn by dragging
+    box = page.locator("#marks-canvas").bounding_box()
+    scale = box["width"] / 300
+    page.mouse.move(box["x"] + 60 * scale, box["y"] + 40 * scale)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 150 * scale, box["y"] + 120 * scale, steps=5)
+    page.mouse.up()
+    page.wait_for_function("window.samstream.masks.get(0) && window.samstream.masks.get(0).size > 0")
+    prompt = page.evaluate("window.samstream.prompts.get('1:0')")
+    assert prompt["points"] == [] and prompt["box"][0] == pytest.approx(60, abs=2)
+    # segment everything, then add the proposals as objects
+    page.keyboard.press("e")
+    page.wait_for_function("window.samstream.proposals !== null", timeout=120_000)
+    count = page.evaluate("window.samstream.proposals.length")
+    _viewer_shot(page, shots / "5_everything.png")
+    if count:
+        page.click("#adopt-all")
+        page.wait_for_function(f"window.samstream.objects.size === {count + 1}", timeout=120_000)
+    sid = page.evaluate("window.samstream.sid")
+    assert len(_get_json(f"{base}/v1/sessions/{sid}")["obj_ids"]) == 1 + count
+    # many objects: 20 more, each with its own colour and a row (name, show/hide, delete)
+    for _ in range(20):
+        page.keyboard.press("n")
+    rows = page.locator("#objects li")
+    assert rows.count() == count + 21
+    colours = page.evaluate("[...window.samstream.objects.values()].map(o => o.color.join(','))")
+    assert len(set(colours)) == len(colours)
+    assert rows.nth(0).locator("input[type=checkbox]").count() == 1 and rows.nth(0).locator("button.delete").count() == 1
+    assert page.errors == []
+
+
+def test_cancel_tracking_from_the_page(server, page, tmp_path):
+    base, _, _ = server
+    import av
+
+    from tiny import moving_clip
+
+    clip = moving_clip(60, 96, 160)
+    frames = np.concatenate([clip, clip[::-1], clip, clip[::-1]])  # 240 frames
+    video = tmp_path / "long.mp4"
+    with av.open(str(video), mode="w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        for rgb in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode())
+    page.goto(base + "/")
+    page.set_input_files("#file", str(video))
+    page.wait_for_function("window.samstream.info !== null && window.samstream.info.num_frames === 240")
+    _click(page, 80, 50)
+    page.wait_for_function("window.samstream.masks.get(0) && window.samstream.masks.get(0).size > 0 && window.samstream.busy === 0")
+    page.click("#track")
+    page.wait_for_function("document.getElementById('progress-text').textContent.includes('of 240')", timeout=60_000)
+    page.keyboard.press("Escape")
+    page.wait_for_function("window.samstream.tracking === null", timeout=60_000)
+    end = page.evaluate("window.samstream.lastTrack")
+    assert end["status"] == "cancelled" and end["done"] < 240
+    assert page.inner_text("#progress-text").startswith("cancelled")
+    assert page.locator("#cancel").is_disabled() and page.locator("#track").is_enabled()
+    assert page.errors == []
