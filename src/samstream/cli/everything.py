@@ -17,6 +17,11 @@ are processed and ``annotations.json`` lists them (its ``info.skipped`` names th
 files with the reason), and the command then exits with code 5 (``EXIT_PARTIAL``).
 ``--png`` adds ``DIR/masks/<image>/<k>.png`` (0/255, k = annotation order) and
 ``--overlay`` adds ``DIR/overlays/<image>.png``.
+
+``--tile N`` reads the image window by window (TIFFs: only the touched tiles are decoded) and
+runs the generator on overlapping N x N tiles; masks crossing tile borders are merged into one
+object (see :mod:`samstream.tiling`). Tiled runs lift ``--max-pixels`` for the input image
+(``--png`` / ``--overlay`` still need the whole image and keep the limit).
 """
 
 from __future__ import annotations
@@ -89,6 +94,24 @@ def add_parser(sub) -> None:
     )
     g.add_argument("--use-m2m", action="store_true", help="refine each mask once with its own logits")
     g.add_argument("--single-mask", action="store_true", help="one mask per point instead of three")
+    t = p.add_argument_group("large images (tiled inference)")
+    t.add_argument("--tile", type=int, metavar="N", help="run on N x N tiles, read one at a time (images of any size)")
+    t.add_argument(
+        "--tile-overlap", type=int, default=128, metavar="M", help="pixels shared by neighbouring tiles (default: %(default)s)"
+    )
+    t.add_argument(
+        "--merge-iou",
+        type=float,
+        default=0.5,
+        help="IoU inside the shared pixels above which masks of two tiles are one object (default: %(default)s)",
+    )
+    t.add_argument("--bands", metavar="R,G,B", help="1-based bands of a multi-band TIFF shown as RGB (or one band, gray)")
+    t.add_argument(
+        "--stretch",
+        default="2,98",
+        metavar="LOW,HIGH",
+        help="percentiles mapped to 0 and 255 for rasters that are not 8-bit (default: %(default)s)",
+    )
     add_max_pixels_argument(p)
     add_model_arguments(p)
     p.set_defaults(run=run)
@@ -126,6 +149,36 @@ def _config_from_args(args: argparse.Namespace):
         raise CliError(str(exc)) from None
 
 
+def _tiling_from_args(args: argparse.Namespace):
+    """(TileConfig, BandMapping) for a tiled run, None without --tile."""
+    from ..io.readers import BandMapping
+    from ..tiling.run import TileConfig
+    from .common import parse_floats
+
+    if args.tile is None:
+        for flag, given in (("--bands", args.bands is not None),):
+            if given:
+                raise CliError(f"{flag} needs --tile")
+        return None
+    try:
+        tiles = TileConfig(tile=args.tile, overlap=args.tile_overlap, merge_iou=args.merge_iou)
+    except ValueError as exc:
+        raise CliError(f"--{str(exc).split(' ', 1)[0].replace('_', '-')}: {exc}") from None
+    bands = None
+    if args.bands is not None:
+        values = parse_floats(args.bands, (1, 3), "--bands")
+        if any(v != int(v) for v in values):
+            raise CliError(f"--bands {args.bands!r}: band numbers must be whole numbers")
+        bands = tuple(int(v) for v in values)
+    low, high = parse_floats(args.stretch, (2,), "--stretch")
+    try:
+        mapping = BandMapping(bands=bands, stretch=(low, high))
+    except ValueError as exc:
+        flag = "--bands" if str(exc).startswith("bands") else "--stretch"
+        raise CliError(f"{flag}: {exc}") from None
+    return tiles, mapping
+
+
 def _list_images(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
@@ -153,14 +206,21 @@ def _load_rgb(path: Path, max_pixels: int) -> np.ndarray:
     return image
 
 
-def _readable(paths: list[Path], max_pixels: int) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Split images into those whose header reads and fits ``max_pixels``, and (path, reason) for the rest."""
+def _readable(
+    paths: list[Path], max_pixels: int, *, tiled: bool = False
+) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Split images into those whose header reads and fits ``max_pixels`` (any size when
+    ``tiled``), and (path, reason) for the rest."""
     from ..image.transforms import ImageTooLargeError, read_image_size
+    from ..io.readers import read_size
 
     good, bad = [], []
     for path in paths:
         try:
-            read_image_size(path, max_pixels=max_pixels)
+            if tiled:
+                read_size(path)
+            else:
+                read_image_size(path, max_pixels=max_pixels)
         except ImageTooLargeError as exc:
             if len(paths) == 1:
                 raise CliError(str(exc)) from None
@@ -170,6 +230,31 @@ def _readable(paths: list[Path], max_pixels: int) -> tuple[list[Path], list[tupl
         else:
             good.append(path)
     return good, bad
+
+
+def _generate_tiled(args: argparse.Namespace, generator, path: Path, tiling):
+    """(image or None, height, width, merged masks) of one image run tile by tile; the image
+    itself is read whole only for --png / --overlay, within --max-pixels."""
+    from tqdm.auto import tqdm
+
+    from ..image.transforms import ImageTooLargeError
+    from ..io.readers import open_raster
+    from ..tiling.grid import Window, tile_grid
+    from ..tiling.run import generate_tiled
+
+    tiles, mapping = tiling
+    with open_raster(path, mapping) as reader:
+        height, width = reader.height, reader.width
+        image = None
+        if args.png or args.overlay:
+            if height * width > args.max_pixels:
+                raise ImageTooLargeError(f"image {path} (needed whole for --png/--overlay)", width, height, args.max_pixels)
+            image = reader.read(Window(0, 0, width, height))
+        count = len(tile_grid(height, width, tile=tiles.tile, overlap=tiles.overlap))
+        with tqdm(total=count, desc=f"tiles of {path.name}", unit="tile", leave=False) as bar:
+            with autocast_context(args):
+                masks = generate_tiled(generator, reader, tiles, on_tile=lambda *_: bar.update(1))
+    return image, height, width, masks
 
 
 def _report_skip(path: Path, reason: str) -> None:
@@ -190,8 +275,9 @@ def run(args: argparse.Namespace) -> int:
 
     # inputs, config, device and output folder are checked before the model loads
     config = _config_from_args(args)
+    tiling = _tiling_from_args(args)
     all_paths = _list_images(args.input)
-    paths, skipped = _readable(all_paths, args.max_pixels)
+    paths, skipped = _readable(all_paths, args.max_pixels, tiled=tiling is not None and not (args.png or args.overlay))
     if not paths:
         path, reason = skipped[0]
         more = f" (and {len(skipped) - 1} other unreadable image(s))" if len(skipped) > 1 else ""
@@ -218,6 +304,7 @@ def run(args: argparse.Namespace) -> int:
         },
         "images": [],
         "annotations": [],
+        **({"tiling": {"tile": tiling[0].tile, "overlap": tiling[0].overlap, "merge_iou": tiling[0].merge_iou}} if tiling else {}),
         "categories": [{"id": 1, "name": "object"}],
     }
 
@@ -233,19 +320,17 @@ def run(args: argparse.Namespace) -> int:
         for path in tqdm(paths, desc="images", unit="image"):
             image_id, name = image_ids[path], names[path]
             try:
-                image = _load_rgb(path, args.max_pixels)
+                if tiling is not None:
+                    image, height, width, masks = _generate_tiled(args, generator, path, tiling)
+                else:
+                    image = _load_rgb(path, args.max_pixels)
+                    height, width = image.shape[:2]
+                    with autocast_context(args):
+                        masks = generator.generate(image)
             except (OSError, ValueError) as exc:
                 skip(path, str(exc))
                 atomic_write_json(out_dir / ANNOTATIONS_FILE, document)
                 continue
-            height, width = image.shape[:2]
-            with autocast_context(args):
-                try:
-                    masks = generator.generate(image)
-                except ValueError as exc:
-                    skip(path, str(exc))
-                    atomic_write_json(out_dir / ANNOTATIONS_FILE, document)
-                    continue
             document["images"].append({"id": image_id, "file_name": str(path), "width": width, "height": height})
             for mask in masks:
                 total += 1
