@@ -106,3 +106,37 @@ def test_segment_scale_and_box_window(big_tiff, tmp_path, tiny_model_files):
     assert main(["segment", str(path), "--box", "100,100,500,420", "--scale", "1", "--out", str(out), *tiny_model_files.cli_args()]) == 0
     x0, y0, x1, y1 = json.loads((out / "scores.json").read_text())["window"]
     assert x0 <= 100 and y0 <= 100 and x1 >= 500 and y1 >= 420  # the window grew to hold the box
+
+
+def test_everything_geo_outputs_in_the_input_crs(tmp_path, tiny_model_files, capsys):
+    rasterio = pytest.importorskip("rasterio")
+    gpd = pytest.importorskip("geopandas")
+    from rasterio.crs import CRS
+    from rasterio.transform import from_origin
+
+    image = np.moveaxis(sample_image("coffee")[:300, :400], 2, 0).astype(np.uint16) * 200  # 16-bit, 3 bands
+    crs, transform = CRS.from_epsg(3857), from_origin(1_000_000.0, 6_000_000.0, 0.5, 0.5)
+    path = tmp_path / "scene.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=300, width=400, count=3, dtype="uint16", crs=crs, transform=transform) as dst:
+        dst.write(image)
+    out = tmp_path / "out"
+    args = ["everything", str(path), "--output-dir", str(out), "--tile", "256", "--geo", "--vector-format", "gpkg", "--bands", "3,2,1"]
+    assert main([*args, *FAST, *tiny_model_files.cli_args()]) == 0
+    doc = json.loads((out / "annotations.json").read_text())
+    with rasterio.open(out / "scene_labels.tif") as src:
+        assert src.crs == crs and src.transform == transform
+        labels = src.read(1)
+    frame = gpd.read_file(out / "scene_polygons.gpkg")
+    assert frame.crs == crs and len(frame) == len(doc["annotations"]) > 0
+    assert set(np.unique(labels)) <= {0} | {a["id"] for a in doc["annotations"]}
+    assert frame["area"].to_numpy() == pytest.approx(frame["pixels"].to_numpy() * 0.25)
+
+    # the same raster without a CRS: a warning, pixel coordinates
+    plain = tmp_path / "plain.tif"
+    with rasterio.open(plain, "w", driver="GTiff", height=300, width=400, count=3, dtype="uint16") as dst:
+        dst.write(image)
+    capsys.readouterr()
+    assert main(["everything", str(plain), "--output-dir", str(tmp_path / "o2"), "--tile", "512", "--geo", *FAST, *tiny_model_files.cli_args()]) == 0
+    assert "no coordinate reference system" in capsys.readouterr().err
+    frame = gpd.read_file(tmp_path / "o2" / "plain_polygons.geojson")
+    assert frame.total_bounds[2] <= 400 and frame.total_bounds[3] <= 300

@@ -246,3 +246,15 @@ def test_prompt_window_centres_holds_box_and_stays_inside():
     assert w.x0 <= 1000 and w.x1 >= 3000 and w.y0 <= 1000 and w.y1 >= 2000
     w = prompt_window(300, 200, 1024, points=np.array([[10.0, 10.0]]))
     assert w == Window(0, 0, 300, 200)
+
+
+def test_packed_mask_round_trip():
+    mask = np.random.default_rng(5).random((37, 23)) < 0.4
+    sparse = SparseMask.from_dense(mask, x0=100, y0=7)
+    from samstream.tiling.sparse import PackedMask
+
+    packed = PackedMask.pack(sparse)
+    assert packed.bits.nbytes <= (sparse.window.area + 7) // 8
+    back = packed.unpack()
+    assert back.window == sparse.window
+    np.testing.assert_array_equal(back.pixels, sparse.pixels)

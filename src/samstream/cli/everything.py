@@ -16,7 +16,10 @@ An image that cannot be read is reported on stderr with its name and skipped; th
 are processed and ``annotations.json`` lists them (its ``info.skipped`` names the skipped
 files with the reason), and the command then exits with code 5 (``EXIT_PARTIAL``).
 ``--png`` adds ``DIR/masks/<image>/<k>.png`` (0/255, k = annotation order) and
-``--overlay`` adds ``DIR/overlays/<image>.png``.
+``--overlay`` adds ``DIR/overlays/<image>.png``. ``--geo`` (with ``--tile``; needs
+``samstream[geo]``) reads the image with rasterio and adds ``DIR/<image>_labels.tif`` (a label
+GeoTIFF in the input's CRS and transform) and ``DIR/<image>_polygons.geojson`` (or ``.gpkg``,
+``--vector-format``) with each object's polygon and area in map units.
 
 ``--tile N`` reads the image window by window (TIFFs: only the touched tiles are decoded) and
 runs the generator on overlapping N x N tiles; masks crossing tile borders are merged into one
@@ -53,7 +56,14 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 ANNOTATIONS_FILE = "annotations.json"
 
 #: What a run writes into --output-dir (replaced by a run with --overwrite).
-EARLIER_OUTPUTS = (r"annotations\.json", r"masks", r"overlays", ATOMIC_LEFTOVERS)
+EARLIER_OUTPUTS = (
+    r"annotations\.json",
+    r"masks",
+    r"overlays",
+    r".+_labels\.tif",
+    r".+_polygons\.(geojson|gpkg)",
+    ATOMIC_LEFTOVERS,
+)
 
 
 def add_parser(sub) -> None:
@@ -105,6 +115,12 @@ def add_parser(sub) -> None:
         default=0.5,
         help="IoU inside the shared pixels above which masks of two tiles are one object (default: %(default)s)",
     )
+    t.add_argument(
+        "--geo",
+        action="store_true",
+        help="georeferenced outputs: <image>_labels.tif in the input's CRS and <image>_polygons.geojson (needs --tile)",
+    )
+    t.add_argument("--vector-format", choices=("geojson", "gpkg"), default="geojson", help="polygons file (default: %(default)s)")
     t.add_argument("--bands", metavar="R,G,B", help="1-based bands of a multi-band TIFF shown as RGB (or one band, gray)")
     t.add_argument(
         "--stretch",
@@ -156,7 +172,7 @@ def _tiling_from_args(args: argparse.Namespace):
     from .common import parse_floats
 
     if args.tile is None:
-        for flag, given in (("--bands", args.bands is not None),):
+        for flag, given in (("--bands", args.bands is not None), ("--geo", args.geo)):
             if given:
                 raise CliError(f"{flag} needs --tile")
         return None
@@ -170,6 +186,13 @@ def _tiling_from_args(args: argparse.Namespace):
         if any(v != int(v) for v in values):
             raise CliError(f"--bands {args.bands!r}: band numbers must be whole numbers")
         bands = tuple(int(v) for v in values)
+    if args.geo:
+        try:
+            from ..geo.raster import require_geo
+
+            require_geo()
+        except ImportError as exc:
+            raise CliError(f"--geo: {exc}") from None
     low, high = parse_floats(args.stretch, (2,), "--stretch")
     try:
         mapping = BandMapping(bands=bands, stretch=(low, high))
@@ -243,7 +266,24 @@ def _generate_tiled(args: argparse.Namespace, generator, path: Path, tiling):
     from ..tiling.run import generate_tiled
 
     tiles, mapping = tiling
-    with open_raster(path, mapping) as reader:
+    georef = None
+    if args.geo:
+        import warnings
+
+        from ..geo.raster import GeoRasterReader, NoCrsWarning
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", NoCrsWarning)
+            reader = GeoRasterReader(path, mapping)
+        for warning in caught:
+            _warn(str(warning.message))
+        georef = reader.georef
+    else:
+        try:
+            reader = open_raster(path, mapping)
+        except ImportError as exc:
+            raise CliError(str(exc), EXIT_RUNTIME) from None
+    with reader:
         height, width = reader.height, reader.width
         image = None
         if args.png or args.overlay:
@@ -254,7 +294,22 @@ def _generate_tiled(args: argparse.Namespace, generator, path: Path, tiling):
         with tqdm(total=count, desc=f"tiles of {path.name}", unit="tile", leave=False) as bar:
             with autocast_context(args):
                 masks = generate_tiled(generator, reader, tiles, on_tile=lambda *_: bar.update(1))
-    return image, height, width, masks
+    return image, height, width, masks, georef
+
+
+def _write_geo(args: argparse.Namespace, out_dir: Path, name: str, masks, height: int, width: int, georef) -> None:
+    from ..geo.outputs import write_label_geotiff, write_polygons
+
+    write_label_geotiff(out_dir / f"{name}_labels.tif", masks, height, width, georef)
+    write_polygons(out_dir / f"{name}_polygons.{args.vector_format}", masks, georef)
+
+
+def _warn(message: str) -> None:
+    import sys
+
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"samstream everything: warning: {message}", file=sys.stderr)
 
 
 def _report_skip(path: Path, reason: str) -> None:
@@ -321,7 +376,7 @@ def run(args: argparse.Namespace) -> int:
             image_id, name = image_ids[path], names[path]
             try:
                 if tiling is not None:
-                    image, height, width, masks = _generate_tiled(args, generator, path, tiling)
+                    image, height, width, masks, georef = _generate_tiled(args, generator, path, tiling)
                 else:
                     image = _load_rgb(path, args.max_pixels)
                     height, width = image.shape[:2]
@@ -349,6 +404,8 @@ def run(args: argparse.Namespace) -> int:
                         "crop_box": mask.crop_box,
                     }
                 )
+            if tiling is not None and args.geo:
+                _write_geo(args, out_dir, name, masks, height, width, georef)
             if args.png or args.overlay:
                 binary = decode_coco_rle([m.segmentation for m in masks], (height, width))
                 if args.png:

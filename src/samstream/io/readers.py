@@ -128,8 +128,11 @@ class TiffReader(_ReaderBase):
     """A TIFF read window by window (tifffile + zarr): only the touched tiles are decoded."""
 
     def __init__(self, path: str | Path, mapping: BandMapping = BandMapping()) -> None:
-        import tifffile
-        import zarr
+        try:
+            import tifffile
+            import zarr
+        except ImportError as exc:
+            raise ImportError(f"reading TIFF windows needs {exc.name}: pip install 'samstream[highres]'") from None
 
         self.name = str(path)
         try:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .grid import Tile, Window
-from .sparse import SparseMask
+from .sparse import PackedMask, SparseMask
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class MergedMask:
     area: pixels. bbox: [x, y, w, h] (w, h = last - first pixel index). predicted_iou and
     stability_score: the best of its pieces; point_coords: [[x, y]] of the best piece's prompt.
     tiles: the tile windows [x0, y0, x1, y1] it was found in; crop_box: [x, y, w, h] of their union.
+    mask: the pixels of its box, one bit each (``mask.unpack()`` gives a :class:`SparseMask`).
     """
 
     id: int
@@ -62,6 +63,7 @@ class MergedMask:
     point_coords: list[list[float]]
     tiles: list[list[int]]
     crop_box: list[float]
+    mask: PackedMask
 
 
 def _region(tiles: list[Window], box: Window) -> np.ndarray:
@@ -163,6 +165,7 @@ class TileMerger:
             point_coords=[[float(obj.point[0]), float(obj.point[1])]],
             tiles=[list(t) for t in obj.tiles],
             crop_box=[float(reach.x0), float(reach.y0), float(reach.width), float(reach.height)],
+            mask=PackedMask.pack(obj.mask),
         )
 
     def results(self) -> list[MergedMask]:

@@ -115,3 +115,20 @@ class SparseMask:
     def to_coco_rle(self, height: int, width: int) -> dict[str, Any]:
         """COCO RLE (string counts) of the whole ``height`` x ``width`` image."""
         return coco_rle_from_uncompressed(self.to_uncompressed_rle(height, width))
+
+
+@dataclass(frozen=True)
+class PackedMask:
+    """A :class:`SparseMask` at one bit per pixel of its box (what finished objects keep)."""
+
+    window: Window
+    bits: np.ndarray  # uint8, np.packbits of the box's pixels in row-major order
+
+    @classmethod
+    def pack(cls, mask: SparseMask) -> "PackedMask":
+        return cls(mask.window, np.packbits(mask.pixels, axis=None))
+
+    def unpack(self) -> SparseMask:
+        count = self.window.height * self.window.width
+        pixels = np.unpackbits(self.bits, count=count).astype(bool).reshape(self.window.height, self.window.width)
+        return SparseMask(self.window, pixels)
