@@ -19,7 +19,7 @@ from samstream.io.readers import BandMapping  # noqa: E402
 from samstream.tiling.grid import Window  # noqa: E402
 from samstream.tiling.run import TileConfig, generate_tiled  # noqa: E402
 
-from test_tiling import _ComponentsGenerator, _disk  # noqa: E402
+from highres_data import ComponentsGenerator, disk as _disk  # noqa: E402
 
 UTM = CRS.from_epsg(32633)
 TRANSFORM = from_origin(500000.0, 4100000.0, 10.0, 10.0)  # 10 m pixels, north up
@@ -57,7 +57,7 @@ def test_bands_and_stretch(tmp_path):
 def test_label_geotiff_and_polygons_round_trip(tmp_path):
     _scene(tmp_path / "scene.tif")
     with GeoRasterReader(tmp_path / "scene.tif") as reader:
-        objects = generate_tiled(_ComponentsGenerator(), reader, TileConfig(tile=256, overlap=64))
+        objects = generate_tiled(ComponentsGenerator(), reader, TileConfig(tile=256, overlap=64))
         georef = reader.georef
     assert len(objects) == len(DISCS)
     write_label_geotiff(tmp_path / "labels.tif", objects, HEIGHT, WIDTH, georef)
@@ -85,7 +85,7 @@ def test_raster_without_crs_warns_and_uses_pixel_coordinates(tmp_path):
     with pytest.warns(NoCrsWarning, match="pixel coordinates"):
         reader = GeoRasterReader(tmp_path / "plain.tif")
     with reader:
-        objects = generate_tiled(_ComponentsGenerator(), reader, TileConfig(tile=512, overlap=64))
+        objects = generate_tiled(ComponentsGenerator(), reader, TileConfig(tile=512, overlap=64))
         georef = reader.georef
     frame = object_polygons(objects, georef)
     first = frame.sort_values("id").iloc[0]
@@ -100,7 +100,7 @@ def test_geographic_crs_gets_area_in_square_metres(tmp_path):
     transform = from_origin(10.0, 45.0, 0.0001, 0.0001)  # about 11 m x 8 m pixels at 45 degrees north
     _scene(tmp_path / "wgs84.tif", crs=CRS.from_epsg(4326), transform=transform)
     with GeoRasterReader(tmp_path / "wgs84.tif") as reader:
-        objects = generate_tiled(_ComponentsGenerator(), reader, TileConfig(tile=512, overlap=64))
+        objects = generate_tiled(ComponentsGenerator(), reader, TileConfig(tile=512, overlap=64))
         frame = object_polygons(objects, reader.georef)
     per_pixel = frame["area_m2"] / frame["pixels"]
     assert ((per_pixel > 80) & (per_pixel < 95)).all()  # 11.1 km per degree of latitude x 7.9 of longitude

@@ -5,13 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tifffile
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from scipy import ndimage
 
-from samstream.image.automatic import MaskProposals
 from samstream.io.readers import BandMapping, PillowReader, TiffReader, open_raster, read_size
 from samstream.io.rle import decode_coco_rle, encode_coco_rle
 from samstream.tiling.grid import Window, tile_grid
@@ -19,6 +16,8 @@ from samstream.tiling.merge import TileMask, TileMerger
 from samstream.tiling.run import TileConfig, generate_tiled
 from samstream.tiling.sparse import SparseMask
 from samstream.tiling.window import prompt_window
+
+from highres_data import ComponentsGenerator, disk as _disk
 
 
 # ---------------------------------------------------------------------------- grid
@@ -77,11 +76,6 @@ def test_sparse_union_and_offsets():
 
 
 # ---------------------------------------------------------------------------- merging
-def _disk(height, width, cx, cy, r):
-    yy, xx = np.mgrid[:height, :width]
-    return (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
-
-
 def _pieces(mask, tiles):
     """What a perfect generator finds in each tile: the mask cut to the tile."""
     out = []
@@ -151,24 +145,6 @@ def test_finished_rows_release_their_objects():
     assert len(merger.results()) == 4
 
 
-class _ComponentsGenerator:
-    """A stand-in for the automatic generator: every bright connected region of a tile is a mask."""
-
-    def generate_proposals(self, image):
-        labels, count = ndimage.label(image[:, :, 0] > 127)
-        masks = np.stack([labels == k for k in range(1, count + 1)]) if count else np.zeros((0, *labels.shape), bool)
-        n = len(masks)
-        return MaskProposals(
-            rles=encode_coco_rle(masks),
-            boxes=torch.zeros(n, 4, dtype=torch.int64),
-            areas=torch.as_tensor(masks.reshape(n, -1).sum(1)),
-            iou=torch.full((n,), 0.9),
-            stability=torch.full((n,), 0.95),
-            points=torch.zeros(n, 2),
-            crop_boxes=torch.zeros(n, 4, dtype=torch.int64),
-        )
-
-
 def test_generate_tiled_recovers_every_object_from_a_tiff(tmp_path):
     height, width = 700, 900
     rng = np.random.default_rng(3)
@@ -182,7 +158,7 @@ def test_generate_tiled_recovers_every_object_from_a_tiff(tmp_path):
     path = tmp_path / "big.tif"
     tifffile.imwrite(path, image, tile=(128, 128), compression="zlib", photometric="rgb")
     with open_raster(path) as reader:
-        merged = generate_tiled(_ComponentsGenerator(), reader, TileConfig(tile=256, overlap=64))
+        merged = generate_tiled(ComponentsGenerator(), reader, TileConfig(tile=256, overlap=64))
     decoded = decode_coco_rle([m.segmentation for m in merged])
     assert len(merged) == len(blobs)
     for blob in blobs:  # each object exactly once, whole

@@ -20,29 +20,7 @@ from samstream.io.volumes import (  # noqa: E402
 from samstream.video.sources import VolumeFrameSource  # noqa: E402
 from samstream.video.sources.volume import slice_plane  # noqa: E402
 
-SHAPE = (48, 40, 12)  # i, j, k
-SPACING = (0.8, 0.7, 2.5)  # anisotropic
-
-
-def ellipsoid(shape=SHAPE, centre=(24, 18, 6), axes=(14, 8, 4)) -> np.ndarray:
-    ii, jj, kk = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
-    return sum(((g - c) / a) ** 2 for g, c, a in zip((ii, jj, kk), centre, axes)) <= 1.0
-
-
-def affine() -> np.ndarray:
-    theta = np.deg2rad(20)
-    rotation = np.array([[np.cos(theta), -np.sin(theta), 0], [np.sin(theta), np.cos(theta), 0], [0, 0, 1]])
-    out = np.eye(4)
-    out[:3, :3] = rotation @ np.diag(SPACING)
-    out[:3, 3] = (-20.0, 35.5, -110.0)
-    return out
-
-
-def write_nifti(path, *, seed=0):
-    rng = np.random.default_rng(seed)
-    data = (rng.normal(0, 20, SHAPE) + 300 * ellipsoid()).astype(np.int16)  # an ellipsoid in noise
-    nib.save(nib.Nifti1Image(data, affine()), str(path))
-    return data
+from highres_data import SHAPE, SPACING, affine, ellipsoid, write_nifti  # noqa: E402
 
 
 def test_nifti_geometry_round_trip(tmp_path):
