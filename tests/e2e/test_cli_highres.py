@@ -140,3 +140,36 @@ def test_everything_geo_outputs_in_the_input_crs(tmp_path, tiny_model_files, cap
     assert "no coordinate reference system" in capsys.readouterr().err
     frame = gpd.read_file(tmp_path / "o2" / "plain_polygons.geojson")
     assert frame.total_bounds[2] <= 400 and frame.total_bounds[3] <= 300
+
+
+def test_segment_and_track_refine(tmp_path, tiny_model_files, tiny_file_model):
+    from samstream.image.predictor import ImagePredictor
+    from samstream.image.refine import MaskRefiner
+
+    image = sample_image("coffee")
+    Image.fromarray(image).save(tmp_path / "coffee.png")
+    out = tmp_path / "refined"
+    args = ["segment", str(tmp_path / "coffee.png"), "--box", "200,100,330,220", "--refine"]
+    assert main([*args, "--out", str(out), *tiny_model_files.cli_args()]) == 0
+    scores = json.loads((out / "scores.json").read_text())
+    assert len(scores["refined"]) == 1
+    predictor = ImagePredictor(tiny_file_model)
+    predictor.set_image(image)
+    coarse = predictor.predict(box=[200, 100, 330, 220], multimask_output=False).masks[0]
+    expected = MaskRefiner(tiny_file_model).refine(image, coarse)
+    assert scores["refined"] == [expected.accepted]
+    np.testing.assert_array_equal(np.array(Image.open(out / "mask_0.png")) > 0, expected.mask)
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for t in range(3):
+        Image.fromarray(np.roll(image, 4 * t, axis=1)).save(frames / f"{t:05d}.jpg")
+    plain, fine = tmp_path / "plain", tmp_path / "fine"
+    track = ["track", str(frames), "--box", "0:200,100,330,220", *tiny_model_files.cli_args()]
+    assert main([*track, "--output-dir", str(plain)]) == 0
+    assert main([*track, "--refine", "--output-dir", str(fine)]) == 0
+    for t in range(3):
+        a = np.array(Image.open(plain / "001" / f"{t:05d}.png")) > 0
+        b = np.array(Image.open(fine / "001" / f"{t:05d}.png")) > 0
+        frame = np.array(Image.open(frames / f"{t:05d}.jpg").convert("RGB"))
+        np.testing.assert_array_equal(b, MaskRefiner(tiny_file_model).refine(frame, a).mask)

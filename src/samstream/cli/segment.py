@@ -44,6 +44,11 @@ def add_parser(sub) -> None:
     mm = p.add_mutually_exclusive_group()
     mm.add_argument("--multimask", dest="multimask", action="store_true", default=None, help="return 3 masks")
     mm.add_argument("--single", dest="multimask", action="store_false", help="return 1 mask")
+    p.add_argument(
+        "--refine",
+        action="store_true",
+        help="zoom in: decode each mask again on a crop around it at the model's full input size (thin structures)",
+    )
     w = p.add_argument_group("large images: segment a window around the prompt")
     size = w.add_mutually_exclusive_group()
     size.add_argument(
@@ -178,6 +183,15 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise CliError(str(exc)) from None
 
+    refined = None
+    if args.refine:
+        from ..image.refine import MaskRefiner
+
+        refiner = MaskRefiner(model)
+        with autocast_context(args):
+            outcomes = [refiner.refine(image, m, points=points, labels=labels) for m in result.masks]
+        result.masks = np.stack([o.mask for o in outcomes])
+        refined = [o.accepted for o in outcomes]
     best = result.best
     marks = PromptMarks(
         points if points is not None else np.zeros((0, 2)),
@@ -204,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
                 "labels": None if labels is None else labels.tolist(),
                 "box": None if given_box is None else given_box.tolist(),
                 **_window_record(window, full_hw if window is not None else None),
+                **({"refined": refined} if refined is not None else {}),
             },
             indent=2,
         )

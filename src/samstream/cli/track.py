@@ -96,6 +96,12 @@ def add_parser(sub) -> None:
         help="process frames in order keeping only what the memory can still use (memory flat in video length)",
     )
     p.add_argument("--reverse", action="store_true", help="track backwards from the last prompted frame")
+    p.add_argument(
+        "--refine",
+        action="store_true",
+        help="zoom in: decode each output mask again on a crop around it at the model's full input size "
+        "(outputs only; what the tracker remembers is unchanged)",
+    )
     p.add_argument("--fill-hole-area", type=int, default=8, help="fill mask holes up to this area (default: %(default)s)")
     vol = p.add_argument_group("3-D volumes (NIfTI file or DICOM series folder)")
     vol.add_argument("--axis", type=int, choices=(0, 1, 2), default=2, help="voxel axis the slices are taken along (default: %(default)s)")
@@ -333,6 +339,14 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"--output-dir {args.output_dir}: cannot write: {exc.strerror or exc}", EXIT_RUNTIME) from None
     written = 0
+    refiner = None
+    if args.refine:
+        from ..image.refine import MaskRefiner
+
+        refiner = MaskRefiner(model)
+        raw_writer, writer = writer, _RefiningWriter(writer, refiner, source)
+    else:
+        raw_writer = writer
     try:
         with writer, autocast_context(args):
             if args.everything:
@@ -364,7 +378,7 @@ def run(args: argparse.Namespace) -> int:
                         writer.write(frame_idx, obj_ids, (logits[:, 0] > 0).cpu().numpy())
                         written += 1
             elif volume is not None:
-                written = _track_volume(args, model, options, source, prompts, mask_prompts, writer)
+                written = _track_volume(args, model, options, source, prompts, mask_prompts, raw_writer, refiner)
             else:
                 predictor = VideoPredictor(model, options)
                 session = predictor.open_session(source)
@@ -441,7 +455,27 @@ def _open_volume(args: argparse.Namespace, image_size: int):
     return VolumeFrameSource(volume, image_size, axis=args.axis, window=window)
 
 
-def _track_volume(args, model, options, source, prompts, mask_prompts, writer) -> int:
+class _RefiningWriter:
+    """A mask writer whose masks are refined (:class:`~samstream.image.refine.MaskRefiner`) on
+    their frame first."""
+
+    def __init__(self, writer, refiner, source) -> None:
+        self.writer, self.refiner, self.source = writer, refiner, source
+
+    def write(self, frame_idx: int, obj_ids, masks: np.ndarray) -> None:
+        from ..image.refine import refine_all
+
+        self.writer.write(frame_idx, obj_ids, refine_all(self.refiner, self.source.get_rgb(frame_idx), masks))
+
+    def __enter__(self):
+        self.writer.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.writer.__exit__(*exc)
+
+
+def _track_volume(args, model, options, source, prompts, mask_prompts, writer, refiner=None) -> int:
     """Propagate forward from the first prompted slice, then backward from it; write the
     per-slice masks in slice order, ``labels.nii.gz`` and ``volume.json``. Returns the slices written."""
     from ..io.atomic import atomic_write_json
@@ -467,7 +501,12 @@ def _track_volume(args, model, options, source, prompts, mask_prompts, writer) -
     for reverse in (False, True):
         for frame_idx, obj_ids, logits in predictor.propagate(session, start_frame_idx=first, reverse=reverse):
             if frame_idx not in done:
-                done[frame_idx] = (list(obj_ids), (logits[:, 0] > 0).cpu().numpy())
+                masks = (logits[:, 0] > 0).cpu().numpy()
+                if refiner is not None:
+                    from ..image.refine import refine_all
+
+                    masks = refine_all(refiner, source.get_rgb(frame_idx), masks)
+                done[frame_idx] = (list(obj_ids), masks)
     for frame_idx in sorted(done):
         obj_ids, masks = done[frame_idx]
         writer.write(frame_idx, obj_ids, masks)
