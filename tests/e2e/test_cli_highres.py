@@ -156,7 +156,7 @@ def test_segment_and_track_refine(tmp_path, tiny_model_files, tiny_file_model):
     predictor = ImagePredictor(tiny_file_model)
     predictor.set_image(image)
     coarse = predictor.predict(box=[200, 100, 330, 220], multimask_output=False).masks[0]
-    expected = MaskRefiner(tiny_file_model).refine(image, coarse)
+    expected = MaskRefiner(tiny_file_model).refine(image, coarse, box=np.array([200.0, 100.0, 330.0, 220.0]))
     assert scores["refined"] == [expected.accepted]
     np.testing.assert_array_equal(np.array(Image.open(out / "mask_0.png")) > 0, expected.mask)
 

@@ -22,6 +22,17 @@ def test_refine_window_holds_the_box_with_margin():
     w = refine_window(edge, RefineConfig(min_side=64))
     assert w == Window(536, 336, 600, 400)
     assert refine_window(np.zeros((10, 10), dtype=bool)) is None
+    w = refine_window(mask, RefineConfig(margin=0.0), box=np.array([180, 90, 320, 150]))
+    assert w.x0 <= 180 and w.x1 >= 320 and w.y0 <= 90 and w.y1 >= 150  # the prompt's box is held too
+
+
+def test_no_refinement_when_the_crop_is_most_of_the_image(tiny_model):
+    image = sample_image("coffee")
+    coarse = np.zeros(image.shape[:2], dtype=bool)
+    coarse[20:380, 30:570] = True
+    out = MaskRefiner(tiny_model, RefineConfig(max_fraction=0.8)).refine(image, coarse)
+    assert out.window is None and not out.accepted
+    np.testing.assert_array_equal(out.mask, coarse)
 
 
 def test_refined_mask_is_the_crop_decoded_alone(tiny_model):
@@ -29,7 +40,7 @@ def test_refined_mask_is_the_crop_decoded_alone(tiny_model):
     predictor = ImagePredictor(tiny_model)
     predictor.set_image(image)
     coarse = predictor.predict(box=[150, 60, 330, 250], multimask_output=False).masks[0]
-    refiner = MaskRefiner(tiny_model, RefineConfig(min_iou=0.0))
+    refiner = MaskRefiner(tiny_model, RefineConfig(min_iou=0.0, max_fraction=1.0))
     out = refiner.refine(image, coarse)
     w = out.window
     assert out.accepted and w is not None
@@ -52,15 +63,15 @@ def test_refinement_that_disagrees_is_rejected(tiny_model):
     predictor = ImagePredictor(tiny_model)
     predictor.set_image(image)
     coarse = predictor.predict(box=[200, 100, 300, 200], multimask_output=False).masks[0]
-    free = MaskRefiner(tiny_model, RefineConfig(min_iou=0.0)).refine(image, coarse)
+    free = MaskRefiner(tiny_model, RefineConfig(min_iou=0.0, max_fraction=1.0)).refine(image, coarse)
     w = free.window
     fine, old = free.mask[w.y0 : w.y1, w.x0 : w.x1], coarse[w.y0 : w.y1, w.x0 : w.x1]
     agreement = (fine & old).sum() / max((fine | old).sum(), 1)
     assert 0.0 < agreement < 1.0  # random weights: the refined mask differs from the coarse one
-    strict = MaskRefiner(tiny_model, RefineConfig(min_iou=float(agreement) + 1e-6)).refine(image, coarse)
+    strict = MaskRefiner(tiny_model, RefineConfig(min_iou=float(agreement) + 1e-6, max_fraction=1.0)).refine(image, coarse)
     assert not strict.accepted and strict.window == w
     np.testing.assert_array_equal(strict.mask, coarse)
-    loose = MaskRefiner(tiny_model, RefineConfig(min_iou=float(agreement) - 1e-6)).refine(image, coarse)
+    loose = MaskRefiner(tiny_model, RefineConfig(min_iou=float(agreement) - 1e-6, max_fraction=1.0)).refine(image, coarse)
     assert loose.accepted
     np.testing.assert_array_equal(loose.mask, free.mask)
     with pytest.raises(ValueError, match="min_iou"):

@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
 
         refiner = MaskRefiner(model)
         with autocast_context(args):
-            outcomes = [refiner.refine(image, m, points=points, labels=labels) for m in result.masks]
+            outcomes = [refiner.refine(image, m, points=points, labels=labels, box=box) for m in result.masks]
         result.masks = np.stack([o.mask for o in outcomes])
         refined = [o.accepted for o in outcomes]
     best = result.best
