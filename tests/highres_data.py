@@ -60,3 +60,39 @@ def write_nifti(path, *, seed=0):
     return data
 
 
+def write_dicom_series(folder, *, count=6, skip=(), series_uid=None, z0=-50.0, step=2.5, prefix="slice"):
+    """A synthetic CT series, one file per slice (``skip``: slices left out); returns the
+    slices' Hounsfield values by slice number."""
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    series_uid = series_uid or generate_uid()
+    rows, cols = 20, 24
+    rng = np.random.default_rng(1)
+    written = {}
+    for n in range(count):
+        if n in skip:
+            continue
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = CTImageStorage
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        path = folder / f"{prefix}{n:03d}.dcm"
+        ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
+        ds.SeriesInstanceUID, ds.StudyInstanceUID, ds.Modality = series_uid, generate_uid(), "CT"
+        ds.Rows, ds.Columns = rows, cols
+        ds.PixelSpacing = [0.6, 0.9]  # row spacing, column spacing
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.ImagePositionPatient = [-10.0, 20.0, z0 + step * n]
+        ds.SliceThickness = step
+        ds.InstanceNumber = n + 1
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+        pixels = rng.integers(0, 2000, (rows, cols)).astype(np.int16)
+        ds.PixelData = pixels.tobytes()
+        ds.save_as(str(path), enforce_file_format=True)
+        written[n] = pixels.astype(np.float32) - 1024
+    return written

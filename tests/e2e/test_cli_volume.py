@@ -12,7 +12,7 @@ nib = pytest.importorskip("nibabel")
 
 from samstream.cli import main  # noqa: E402
 
-from highres_data import SHAPE, SPACING, affine, ellipsoid, write_nifti  # noqa: E402
+from highres_data import SHAPE, SPACING, affine, ellipsoid, write_dicom_series, write_nifti  # noqa: E402
 
 
 def test_track_volume_writes_labels_in_input_geometry(tmp_path, tiny_model_files, capsys):
@@ -64,3 +64,18 @@ def test_track_volume_other_axis_and_errors(tmp_path, tiny_model_files, capsys):
     assert "--window" in capsys.readouterr().err
     assert main([*base, "--point", "99:5,5", "--output-dir", str(tmp_path / "c")]) == 2
     assert "12 frames" in capsys.readouterr().err
+
+
+def test_track_dicom_series_folder(tmp_path, tiny_model_files, capsys):
+    pytest.importorskip("pydicom")
+    write_dicom_series(tmp_path / "ct", count=5)
+    out = tmp_path / "out"
+    args = ["track", str(tmp_path / "ct"), "--point", "2:10,8", "--preset", "bone", "--format", "palette"]
+    assert main([*args, "--output-dir", str(out), *tiny_model_files.cli_args()]) == 0
+    labels = nib.load(str(out / "labels.nii.gz"))
+    assert labels.shape == (24, 20, 5)
+    np.testing.assert_allclose(labels.header.get_zooms(), (0.9, 0.6, 2.5))
+    assert sorted(p.name for p in out.glob("*.png")) == [f"{s:05d}.png" for s in range(5)]
+    write_dicom_series(tmp_path / "gap", count=5, skip=(2,))
+    assert main(["track", str(tmp_path / "gap"), "--point", "0:5,5", "--output-dir", str(tmp_path / "o"), *tiny_model_files.cli_args()]) == 2
+    assert "slice001.dcm and slice003.dcm" in capsys.readouterr().err

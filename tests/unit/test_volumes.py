@@ -20,7 +20,7 @@ from samstream.io.volumes import (  # noqa: E402
 from samstream.video.sources import VolumeFrameSource  # noqa: E402
 from samstream.video.sources.volume import slice_plane  # noqa: E402
 
-from highres_data import SHAPE, SPACING, affine, ellipsoid, write_nifti  # noqa: E402
+from highres_data import SHAPE, SPACING, affine, ellipsoid, write_dicom_series, write_nifti  # noqa: E402
 
 
 def test_nifti_geometry_round_trip(tmp_path):
@@ -66,44 +66,8 @@ def test_windows_and_presets():
 
 
 # ---------------------------------------------------------------------------- DICOM
-def _write_dicom_series(folder, *, count=6, skip=(), series_uid=None, z0=-50.0, step=2.5, prefix="slice"):
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
-
-    folder.mkdir(parents=True, exist_ok=True)
-    series_uid = series_uid or generate_uid()
-    rows, cols = 20, 24
-    rng = np.random.default_rng(1)
-    written = {}
-    for n in range(count):
-        if n in skip:
-            continue
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        path = folder / f"{prefix}{n:03d}.dcm"
-        ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.SeriesInstanceUID, ds.StudyInstanceUID, ds.Modality = series_uid, generate_uid(), "CT"
-        ds.Rows, ds.Columns = rows, cols
-        ds.PixelSpacing = [0.6, 0.9]  # row spacing, column spacing
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.ImagePositionPatient = [-10.0, 20.0, z0 + step * n]
-        ds.SliceThickness = step
-        ds.InstanceNumber = n + 1
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
-        pixels = rng.integers(0, 2000, (rows, cols)).astype(np.int16)
-        ds.PixelData = pixels.tobytes()
-        ds.save_as(str(path), enforce_file_format=True)
-        written[n] = pixels.astype(np.float32) - 1024
-    return written
-
-
 def test_dicom_series_geometry(tmp_path):
-    pixels = _write_dicom_series(tmp_path / "ct")
+    pixels = write_dicom_series(tmp_path / "ct")
     # written in shuffled order on disk is irrelevant: slices are ordered by position
     volume = load_dicom_series(tmp_path / "ct")
     assert volume.data.shape == (24, 20, 6)  # columns, rows, slices
@@ -115,10 +79,10 @@ def test_dicom_series_geometry(tmp_path):
 
 
 def test_dicom_missing_slices_and_mixed_series_name_the_files(tmp_path):
-    _write_dicom_series(tmp_path / "gap", skip=(3,))
+    write_dicom_series(tmp_path / "gap", skip=(3,))
     with pytest.raises(VolumeError, match=r"missing slices .*slice002\.dcm and slice004\.dcm"):
         load_dicom_series(tmp_path / "gap")
-    _write_dicom_series(tmp_path / "mixed", count=3, prefix="a")
-    _write_dicom_series(tmp_path / "mixed", count=3, prefix="b", z0=0.0)
+    write_dicom_series(tmp_path / "mixed", count=3, prefix="a")
+    write_dicom_series(tmp_path / "mixed", count=3, prefix="b", z0=0.0)
     with pytest.raises(VolumeError, match=r"mixes 2 DICOM series .*a000\.dcm.*b000\.dcm"):
         load_dicom_series(tmp_path / "mixed")
