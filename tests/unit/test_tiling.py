@@ -234,3 +234,16 @@ def test_packed_mask_round_trip():
     back = packed.unpack()
     assert back.window == sparse.window
     np.testing.assert_array_equal(back.pixels, sparse.pixels)
+
+
+def test_rle_only_results_hold_no_pixels():
+    height, width = 200, 300
+    tiles = tile_grid(height, width, tile=128, overlap=32)
+    disk = _disk(height, width, 150, 100, 60)
+    kept, lean = TileMerger(height, width), TileMerger(height, width, keep_pixels=False)
+    for tile, found in zip(tiles, _pieces(disk, tiles)):
+        kept.add_tile(tile, found)
+        lean.add_tile(tile, found)
+    (a,), (b,) = kept.results(), lean.results()
+    assert b.mask is None and a.mask is not None
+    assert a.segmentation == b.segmentation

@@ -293,7 +293,9 @@ def _generate_tiled(args: argparse.Namespace, generator, path: Path, tiling):
         count = len(tile_grid(height, width, tile=tiles.tile, overlap=tiles.overlap))
         with tqdm(total=count, desc=f"tiles of {path.name}", unit="tile", leave=False) as bar:
             with autocast_context(args):
-                masks = generate_tiled(generator, reader, tiles, on_tile=lambda *_: bar.update(1))
+                masks = generate_tiled(
+                    generator, reader, tiles, on_tile=lambda *_: bar.update(1), keep_pixels=bool(args.geo)
+                )
     return image, height, width, masks, georef
 
 

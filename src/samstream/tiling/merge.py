@@ -51,7 +51,8 @@ class MergedMask:
     area: pixels. bbox: [x, y, w, h] (w, h = last - first pixel index). predicted_iou and
     stability_score: the best of its pieces; point_coords: [[x, y]] of the best piece's prompt.
     tiles: the tile windows [x0, y0, x1, y1] it was found in; crop_box: [x, y, w, h] of their union.
-    mask: the pixels of its box, one bit each (``mask.unpack()`` gives a :class:`SparseMask`).
+    mask: the pixels of its box, one bit each (``mask.unpack()`` gives a :class:`SparseMask`);
+    None when the merger was told not to keep them (``keep_pixels=False``: the RLE alone).
     """
 
     id: int
@@ -63,7 +64,7 @@ class MergedMask:
     point_coords: list[list[float]]
     tiles: list[list[int]]
     crop_box: list[float]
-    mask: PackedMask
+    mask: PackedMask | None
 
 
 def _region(tiles: list[Window], box: Window) -> np.ndarray:
@@ -91,11 +92,12 @@ def shared_iou(new: SparseMask, new_tile: Window, old: SparseMask, old_tiles: li
 class TileMerger:
     """Collects the masks of tiles given in row-major order and merges those that match."""
 
-    def __init__(self, height: int, width: int, *, merge_iou: float = 0.5) -> None:
+    def __init__(self, height: int, width: int, *, merge_iou: float = 0.5, keep_pixels: bool = True) -> None:
         if not 0.0 < float(merge_iou) <= 1.0:
             raise ValueError(f"merge_iou must be in (0, 1], got {merge_iou!r}")
         self.height, self.width = int(height), int(width)
         self.merge_iou = float(merge_iou)
+        self.keep_pixels = bool(keep_pixels)
         self._open: dict[int, _Object] = {}
         self._done: list[MergedMask] = []
         self._next_id = 1
@@ -165,7 +167,7 @@ class TileMerger:
             point_coords=[[float(obj.point[0]), float(obj.point[1])]],
             tiles=[list(t) for t in obj.tiles],
             crop_box=[float(reach.x0), float(reach.y0), float(reach.width), float(reach.height)],
-            mask=PackedMask.pack(obj.mask),
+            mask=PackedMask.pack(obj.mask) if self.keep_pixels else None,
         )
 
     def results(self) -> list[MergedMask]:

@@ -64,14 +64,17 @@ def generate_tiled(
     config: TileConfig = TileConfig(),
     *,
     on_tile: Callable[[Tile, int], None] | None = None,
+    keep_pixels: bool = True,
 ) -> list[MergedMask]:
     """All objects of the image behind ``reader`` (see :mod:`samstream.io.readers`), tile by tile.
 
     ``generator`` is an :class:`~samstream.image.automatic.AutomaticMaskGenerator`;
-    ``on_tile(tile, open_objects)`` is called after each tile (progress, memory checks).
+    ``on_tile(tile, open_objects)`` is called after each tile (progress, memory checks);
+    ``keep_pixels=False`` keeps finished objects as RLE only (``MergedMask.mask`` is None), so
+    memory does not grow with the objects found, only with their RLE strings.
     """
     tiles = tile_grid(reader.height, reader.width, tile=config.tile, overlap=config.overlap)
-    merger = TileMerger(reader.height, reader.width, merge_iou=config.merge_iou)
+    merger = TileMerger(reader.height, reader.width, merge_iou=config.merge_iou, keep_pixels=keep_pixels)
     row_start = None
     for tile in tiles:
         if tile.window.y0 != row_start:  # a new row: what lies above it is finished
