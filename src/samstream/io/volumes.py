@@ -114,12 +114,19 @@ def is_nifti(path: Path) -> bool:
     return path.is_file() and any(name.endswith(s) for s in NIFTI_SUFFIXES)
 
 
+_NOT_DICOM = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".txt", ".json"})
+
+
 def _dicom_files(folder: Path) -> list[Path]:
-    """Files of ``folder`` that are DICOM (a ``.dcm`` name or the ``DICM`` preamble)."""
+    """Files of ``folder`` that are DICOM (a ``.dcm`` name or the ``DICM`` preamble; image
+    files of a frame folder are not opened)."""
     found = []
     for path in sorted(p for p in folder.iterdir() if p.is_file()):
-        if path.suffix.lower() == ".dcm":
+        suffix = path.suffix.lower()
+        if suffix == ".dcm":
             found.append(path)
+            continue
+        if suffix in _NOT_DICOM:
             continue
         try:
             with open(path, "rb") as handle:
