@@ -22,6 +22,16 @@ With ``--text "cat. dog."`` the masks are those of a detector's boxes: ``categor
 phrases (ids 1, 2, ... in the order given), each annotation's ``category_id`` is its phrase,
 ``score`` the detector's confidence, ``predicted_iou`` SAM's and ``detector_box`` the box
 (x0, y0, x1, y1); the overlay writes each label at its box.
+
+``--overlay`` adds ``DIR/overlays/<image>.png``. ``--geo`` (with ``--tile``; needs
+``samstream[geo]``) reads the image with rasterio and adds ``DIR/<image>_labels.tif`` (a label
+GeoTIFF in the input's CRS and transform) and ``DIR/<image>_polygons.geojson`` (or ``.gpkg``,
+``--vector-format``) with each object's polygon and area in map units.
+
+``--tile N`` reads the image window by window (TIFFs: only the touched tiles are decoded) and
+runs the generator on overlapping N x N tiles; masks crossing tile borders are merged into one
+object (see :mod:`samstream.tiling`). Tiled runs lift ``--max-pixels`` for the input image
+(``--png`` / ``--overlay`` still need the whole image and keep the limit).
 """
 
 from __future__ import annotations
@@ -54,7 +64,14 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 ANNOTATIONS_FILE = "annotations.json"
 
 #: What a run writes into --output-dir (replaced by a run with --overwrite).
-EARLIER_OUTPUTS = (r"annotations\.json", r"masks", r"overlays", ATOMIC_LEFTOVERS)
+EARLIER_OUTPUTS = (
+    r"annotations\.json",
+    r"masks",
+    r"overlays",
+    r".+_labels\.tif",
+    r".+_polygons\.(geojson|gpkg)",
+    ATOMIC_LEFTOVERS,
+)
 
 
 def add_parser(sub) -> None:
@@ -95,6 +112,30 @@ def add_parser(sub) -> None:
     )
     g.add_argument("--use-m2m", action="store_true", help="refine each mask once with its own logits")
     g.add_argument("--single-mask", action="store_true", help="one mask per point instead of three")
+    t = p.add_argument_group("large images (tiled inference)")
+    t.add_argument("--tile", type=int, metavar="N", help="run on N x N tiles, read one at a time (images of any size)")
+    t.add_argument(
+        "--tile-overlap", type=int, default=128, metavar="M", help="pixels shared by neighbouring tiles (default: %(default)s)"
+    )
+    t.add_argument(
+        "--merge-iou",
+        type=float,
+        default=0.5,
+        help="IoU inside the shared pixels above which masks of two tiles are one object (default: %(default)s)",
+    )
+    t.add_argument(
+        "--geo",
+        action="store_true",
+        help="georeferenced outputs: <image>_labels.tif in the input's CRS and <image>_polygons.geojson (needs --tile)",
+    )
+    t.add_argument("--vector-format", choices=("geojson", "gpkg"), default="geojson", help="polygons file (default: %(default)s)")
+    t.add_argument("--bands", metavar="R,G,B", help="1-based bands of a multi-band TIFF shown as RGB (or one band, gray)")
+    t.add_argument(
+        "--stretch",
+        default="2,98",
+        metavar="LOW,HIGH",
+        help="percentiles mapped to 0 and 255 for rasters that are not 8-bit (default: %(default)s)",
+    )
     add_max_pixels_argument(p)
     add_text_arguments(p)
     add_model_arguments(p)
@@ -133,6 +174,43 @@ def _config_from_args(args: argparse.Namespace):
         raise CliError(str(exc)) from None
 
 
+def _tiling_from_args(args: argparse.Namespace):
+    """(TileConfig, BandMapping) for a tiled run, None without --tile."""
+    from ..io.readers import BandMapping
+    from ..tiling.run import TileConfig
+    from .common import parse_floats
+
+    if args.tile is None:
+        for flag, given in (("--bands", args.bands is not None), ("--geo", args.geo)):
+            if given:
+                raise CliError(f"{flag} needs --tile")
+        return None
+    try:
+        tiles = TileConfig(tile=args.tile, overlap=args.tile_overlap, merge_iou=args.merge_iou)
+    except ValueError as exc:
+        raise CliError(f"--{str(exc).split(' ', 1)[0].replace('_', '-')}: {exc}") from None
+    bands = None
+    if args.bands is not None:
+        values = parse_floats(args.bands, (1, 3), "--bands")
+        if any(v != int(v) for v in values):
+            raise CliError(f"--bands {args.bands!r}: band numbers must be whole numbers")
+        bands = tuple(int(v) for v in values)
+    if args.geo:
+        try:
+            from ..geo.raster import require_geo
+
+            require_geo()
+        except ImportError as exc:
+            raise CliError(f"--geo: {exc}") from None
+    low, high = parse_floats(args.stretch, (2,), "--stretch")
+    try:
+        mapping = BandMapping(bands=bands, stretch=(low, high))
+    except ValueError as exc:
+        flag = "--bands" if str(exc).startswith("bands") else "--stretch"
+        raise CliError(f"{flag}: {exc}") from None
+    return tiles, mapping
+
+
 def _list_images(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
@@ -160,14 +238,21 @@ def _load_rgb(path: Path, max_pixels: int) -> np.ndarray:
     return image
 
 
-def _readable(paths: list[Path], max_pixels: int) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Split images into those whose header reads and fits ``max_pixels``, and (path, reason) for the rest."""
+def _readable(
+    paths: list[Path], max_pixels: int, *, tiled: bool = False
+) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Split images into those whose header reads and fits ``max_pixels`` (any size when
+    ``tiled``), and (path, reason) for the rest."""
     from ..image.transforms import ImageTooLargeError, read_image_size
+    from ..io.readers import read_size
 
     good, bad = [], []
     for path in paths:
         try:
-            read_image_size(path, max_pixels=max_pixels)
+            if tiled:
+                read_size(path)
+            else:
+                read_image_size(path, max_pixels=max_pixels)
         except ImageTooLargeError as exc:
             if len(paths) == 1:
                 raise CliError(str(exc)) from None
@@ -177,6 +262,65 @@ def _readable(paths: list[Path], max_pixels: int) -> tuple[list[Path], list[tupl
         else:
             good.append(path)
     return good, bad
+
+
+def _generate_tiled(args: argparse.Namespace, generator, path: Path, tiling):
+    """(image or None, height, width, merged masks) of one image run tile by tile; the image
+    itself is read whole only for --png / --overlay, within --max-pixels."""
+    from tqdm.auto import tqdm
+
+    from ..image.transforms import ImageTooLargeError
+    from ..io.readers import open_raster
+    from ..tiling.grid import Window, tile_grid
+    from ..tiling.run import generate_tiled
+
+    tiles, mapping = tiling
+    georef = None
+    if args.geo:
+        import warnings
+
+        from ..geo.raster import GeoRasterReader, NoCrsWarning
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", NoCrsWarning)
+            reader = GeoRasterReader(path, mapping)
+        for warning in caught:
+            _warn(str(warning.message))
+        georef = reader.georef
+    else:
+        try:
+            reader = open_raster(path, mapping)
+        except ImportError as exc:
+            raise CliError(str(exc), EXIT_RUNTIME) from None
+    with reader:
+        height, width = reader.height, reader.width
+        image = None
+        if args.png or args.overlay:
+            if height * width > args.max_pixels:
+                raise ImageTooLargeError(f"image {path} (needed whole for --png/--overlay)", width, height, args.max_pixels)
+            image = reader.read(Window(0, 0, width, height))
+        count = len(tile_grid(height, width, tile=tiles.tile, overlap=tiles.overlap))
+        with tqdm(total=count, desc=f"tiles of {path.name}", unit="tile", leave=False) as bar:
+            with autocast_context(args):
+                masks = generate_tiled(
+                    generator, reader, tiles, on_tile=lambda *_: bar.update(1), keep_pixels=bool(args.geo)
+                )
+    return image, height, width, masks, georef
+
+
+def _write_geo(args: argparse.Namespace, out_dir: Path, name: str, masks, height: int, width: int, georef) -> None:
+    from ..geo.outputs import write_label_geotiff, write_polygons
+
+    write_label_geotiff(out_dir / f"{name}_labels.tif", masks, height, width, georef)
+    write_polygons(out_dir / f"{name}_polygons.{args.vector_format}", masks, georef)
+
+
+def _warn(message: str) -> None:
+    import sys
+
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"samstream everything: warning: {message}", file=sys.stderr)
 
 
 def _report_skip(path: Path, reason: str) -> None:
@@ -199,8 +343,11 @@ def run(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
     refuse_unused_text_flags(args)
     phrases = check_text_arguments(args) if args.text is not None else None
+    tiling = _tiling_from_args(args)
+    if tiling is not None and phrases is not None:
+        raise CliError("--text cannot be combined with --tile (tiled runs use the automatic generator)")
     all_paths = _list_images(args.input)
-    paths, skipped = _readable(all_paths, args.max_pixels)
+    paths, skipped = _readable(all_paths, args.max_pixels, tiled=tiling is not None and not (args.png or args.overlay))
     if not paths:
         path, reason = skipped[0]
         more = f" (and {len(skipped) - 1} other unreadable image(s))" if len(skipped) > 1 else ""
@@ -237,6 +384,7 @@ def run(args: argparse.Namespace) -> int:
         },
         "images": [],
         "annotations": [],
+        **({"tiling": {"tile": tiling[0].tile, "overlap": tiling[0].overlap, "merge_iou": tiling[0].merge_iou}} if tiling else {}),
         "categories": categories.entries,
     }
     if phrases is not None:
@@ -256,22 +404,20 @@ def run(args: argparse.Namespace) -> int:
         for path in tqdm(paths, desc="images", unit="image"):
             image_id, name = image_ids[path], names[path]
             try:
-                image = _load_rgb(path, args.max_pixels)
+                if tiling is not None:
+                    image, height, width, masks, georef = _generate_tiled(args, generator, path, tiling)
+                else:
+                    image = _load_rgb(path, args.max_pixels)
+                    height, width = image.shape[:2]
+                    with autocast_context(args):
+                        if segmenter is not None:
+                            found = segmenter.segment(image, phrases)
+                        else:
+                            masks = generator.generate(image)
             except (OSError, ValueError) as exc:
                 skip(path, str(exc))
                 atomic_write_json(out_dir / ANNOTATIONS_FILE, document)
                 continue
-            height, width = image.shape[:2]
-            with autocast_context(args):
-                try:
-                    if segmenter is not None:
-                        found = segmenter.segment(image, phrases)
-                    else:
-                        masks = generator.generate(image)
-                except ValueError as exc:
-                    skip(path, str(exc))
-                    atomic_write_json(out_dir / ANNOTATIONS_FILE, document)
-                    continue
             document["images"].append({"id": image_id, "file_name": str(path), "width": width, "height": height})
             if segmenter is not None:
                 total = _write_text_image(args, out_dir, name, image, image_id, found, document, categories, total)
@@ -294,6 +440,8 @@ def run(args: argparse.Namespace) -> int:
                         "crop_box": mask.crop_box,
                     }
                 )
+            if tiling is not None and args.geo:
+                _write_geo(args, out_dir, name, masks, height, width, georef)
             if args.png or args.overlay:
                 binary = decode_coco_rle([m.segmentation for m in masks], (height, width))
                 if args.png:

@@ -26,7 +26,7 @@ from .common import (
 from .text_prompts import add_text_arguments, check_text_arguments, needs_sam_model, proposer_from_args, refuse_unused_text_flags
 
 #: What a run writes into --out (replaced by a run with --overwrite).
-OUTPUTS = (r"mask_\d+\.png", r"overlay\.png", r"scores\.json", ATOMIC_LEFTOVERS)
+OUTPUTS = (r"mask_\d+\.png", r"overlay\.png", r"scores\.json", r"masks\.rle\.json", ATOMIC_LEFTOVERS)
 
 
 def add_parser(sub) -> None:
@@ -47,6 +47,28 @@ def add_parser(sub) -> None:
     mm.add_argument("--multimask", dest="multimask", action="store_true", default=None, help="return 3 masks")
     mm.add_argument("--single", dest="multimask", action="store_false", help="return 1 mask")
     add_text_arguments(p)
+    p.add_argument(
+        "--refine",
+        action="store_true",
+        help="zoom in: decode each mask again on a crop around it at the model's full input size (thin structures)",
+    )
+    w = p.add_argument_group("large images: segment a window around the prompt")
+    size = w.add_mutually_exclusive_group()
+    size.add_argument(
+        "--window",
+        type=int,
+        metavar="N",
+        help="read only an N x N window (image pixels) around the prompt, enlarged to hold the box; "
+        "images of any size (--max-pixels is lifted); masks are written for the window, "
+        "masks.rle.json holds them at the image's size",
+    )
+    size.add_argument(
+        "--scale",
+        type=float,
+        metavar="F",
+        help="like --window, with the window's side = model input size / F (1 = the image's own "
+        "resolution, 0.5 = twice the area at half the resolution)",
+    )
     add_model_arguments(p)
     p.set_defaults(run=run)
 
@@ -68,6 +90,55 @@ def _parse_prompt(args) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarra
     return None, None, box
 
 
+def _read_window(args, points, box, model_size: int):
+    """(RGB uint8 window, its Window, (H, W) of the whole image): the pixels around the prompt,
+    read without decoding the rest of a TIFF; prompts outside the image are refused."""
+    from ..io.readers import open_raster
+    from ..prompts import check_boxes, check_boxes_in_image, check_points_in_image
+    from ..tiling.window import prompt_window
+
+    if args.window is not None and args.window < 16:
+        raise CliError(f"--window {args.window}: must be >= 16 pixels")
+    if args.scale is not None and not (0.0 < args.scale <= 16.0):
+        raise CliError(f"--scale {args.scale}: must be in (0, 16]")
+    side = args.window if args.window is not None else max(16, int(round(model_size / args.scale)))
+    try:
+        reader = open_raster(args.image)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    with reader:
+        width, height = reader.width, reader.height
+        try:
+            if points is not None:
+                check_points_in_image(points, width, height, name="--point")
+            if box is not None:
+                check_boxes_in_image(check_boxes(box, name="--box"), width, height, name="--box")
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        window = prompt_window(width, height, side, points=points, box=box)
+        if window.area > args.max_pixels:
+            raise CliError(
+                f"--window: the window {window.width}x{window.height} needed for the prompt is above "
+                f"--max-pixels {args.max_pixels}; use a smaller box or raise --max-pixels"
+            )
+        return reader.read(window), window, (height, width)
+
+
+def _window_record(window, full_hw) -> dict:
+    if window is None:
+        return {}
+    return {"window": list(window), "image_size": [full_hw[0], full_hw[1]], "masks_full_size": "masks.rle.json"}
+
+
+def _write_full_size_rles(path: Path, masks: np.ndarray, window, full_hw) -> None:
+    """COCO RLEs at the whole image's size of masks [C, h, w] predicted for ``window``."""
+    from ..io.atomic import atomic_write_json
+    from ..tiling.sparse import SparseMask
+
+    rles = [SparseMask.from_dense(m, x0=window.x0, y0=window.y0).to_coco_rle(*full_hw) for m in masks]
+    atomic_write_json(path, {"image": [full_hw[0], full_hw[1]], "window": list(window), "masks": rles})
+
+
 def run(args: argparse.Namespace) -> int:
     from ..image.predictor import ImagePredictor
     from ..image.transforms import load_image
@@ -82,11 +153,20 @@ def run(args: argparse.Namespace) -> int:
     points, labels, box = _parse_prompt(args)
     check_model_files(args)
     device_from_args(args)
-    model_config_from_args(args)
-    try:
-        image = load_image(args.image, max_pixels=args.max_pixels)
-    except (FileNotFoundError, ValueError) as exc:
-        raise CliError(str(exc)) from None
+    model_config = model_config_from_args(args)
+    given_points, given_box = points, box  # image pixels, as written to scores.json
+    window = None
+    if args.window is not None or args.scale is not None:
+        image, window, full_hw = _read_window(args, points, box, model_config.image_size)
+        if points is not None:
+            points = points - np.array([window.x0, window.y0], dtype=np.float64)
+        if box is not None:
+            box = box - np.array([window.x0, window.y0, window.x0, window.y0], dtype=np.float64)
+    else:
+        try:
+            image = load_image(args.image, max_pixels=args.max_pixels)
+        except (FileNotFoundError, ValueError) as exc:
+            raise CliError(str(exc)) from None
     if image.dtype != np.uint8:
         image = (image * 255.0 + 0.5).astype(np.uint8)
     h, w = image.shape[:2]
@@ -109,6 +189,15 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise CliError(str(exc)) from None
 
+    refined = None
+    if args.refine:
+        from ..image.refine import MaskRefiner
+
+        refiner = MaskRefiner(model)
+        with autocast_context(args):
+            outcomes = [refiner.refine(image, m, points=points, labels=labels, box=box) for m in result.masks]
+        result.masks = np.stack([o.mask for o in outcomes])
+        refined = [o.accepted for o in outcomes]
     best = result.best
     marks = PromptMarks(
         points if points is not None else np.zeros((0, 2)),
@@ -122,6 +211,8 @@ def run(args: argparse.Namespace) -> int:
         for i, mask in enumerate(result.masks):
             atomic_save_png(args.out / f"mask_{i}.png", mask.astype(np.uint8) * 255)
         atomic_save_png(args.out / "overlay.png", overlay)
+        if window is not None:
+            _write_full_size_rles(args.out / "masks.rle.json", result.masks, window, full_hw)
         atomic_write_json(
             args.out / "scores.json",
             {
@@ -129,9 +220,11 @@ def run(args: argparse.Namespace) -> int:
                 "scores": [float(s) for s in result.scores],
                 "best": best,
                 "masks": [f"mask_{i}.png" for i in range(len(result.masks))],
-                "points": None if points is None else points.tolist(),
+                "points": None if given_points is None else given_points.tolist(),
                 "labels": None if labels is None else labels.tolist(),
-                "box": None if box is None else box.tolist(),
+                "box": None if given_box is None else given_box.tolist(),
+                **_window_record(window, full_hw if window is not None else None),
+                **({"refined": refined} if refined is not None else {}),
             },
             indent=2,
         )

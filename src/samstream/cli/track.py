@@ -1,6 +1,14 @@
 """``samstream track VIDEO_OR_FOLDER --point FRAME:X,Y[:OBJ[:LABEL]] ... --output-dir DIR``; or
 ``--everything`` / ``--text "person."``: objects found on the first frame (and every
-``--detect-every`` frames) and tracked, each object's label in ``objects.json``."""
+``--detect-every`` frames) and tracked, each object's label in ``objects.json``.
+
+A 3-D volume (a NIfTI file or a folder of one DICOM series; needs ``samstream[medical]``) is
+tracked like a video whose frames are its slices along ``--axis``: voxel values are mapped to
+8-bit with ``--window CENTER,WIDTH`` or ``--preset``, prompts on any slice are propagated
+both ways (forward from the first prompted slice, then backward from it), and besides the
+per-slice masks of ``--format`` the run writes ``labels.nii.gz`` (object ids, in the input's
+affine and spacing) and ``volume.json`` (voxel count and millilitres per object).
+"""
 
 from __future__ import annotations
 
@@ -35,7 +43,14 @@ FORMAT_OUTPUTS = {"png": "", "palette": "", "rle": "masks.rle.jsonl", "mp4": "ov
 #: What a run of any format writes into --output-dir (replaced by a run with --overwrite):
 #: png's object folders, palette's frame PNGs, the RLE file, the video (also unfinished).
 EARLIER_OUTPUTS = (
-    r"\d{3,}", r"\d{5,}\.png", r"masks\.rle\.jsonl", r"overlay\.mp4(\.partial)?", r"objects\.json", ATOMIC_LEFTOVERS
+    r"\d{3,}",
+    r"\d{5,}\.png",
+    r"masks\.rle\.jsonl",
+    r"overlay\.mp4(\.partial)?",
+    r"objects\.json",
+    r"labels\.nii\.gz",
+    r"volume\.json",
+    ATOMIC_LEFTOVERS,
 )
 
 #: Object ids each format can store.
@@ -86,7 +101,22 @@ def add_parser(sub) -> None:
         help="process frames in order keeping only what the memory can still use (memory flat in video length)",
     )
     p.add_argument("--reverse", action="store_true", help="track backwards from the last prompted frame")
+    p.add_argument(
+        "--refine",
+        action="store_true",
+        help="zoom in: decode each output mask again on a crop around it at the model's full input size "
+        "(outputs only; what the tracker remembers is unchanged)",
+    )
     p.add_argument("--fill-hole-area", type=int, default=8, help="fill mask holes up to this area (default: %(default)s)")
+    vol = p.add_argument_group("3-D volumes (NIfTI file or DICOM series folder)")
+    vol.add_argument("--axis", type=int, choices=(0, 1, 2), default=2, help="voxel axis the slices are taken along (default: %(default)s)")
+    win = vol.add_mutually_exclusive_group()
+    win.add_argument("--window", metavar="CENTER,WIDTH", help="intensity window mapped to 0..255 (e.g. 40,400 for soft tissue in HU)")
+    win.add_argument(
+        "--preset",
+        choices=("soft-tissue", "lung", "bone", "brain", "liver"),
+        help="a usual CT window (default without --window: the 0.5-99.5 percentiles of the volume)",
+    )
     add_memory_arguments(p)
     p.add_argument(
         "--object-memory",
@@ -357,8 +387,9 @@ def run(args: argparse.Namespace) -> int:
     existed = check_output_dir(
         args.output_dir, flag="--output-dir", inputs=[args.video], overwrite=args.overwrite, earlier_outputs=EARLIER_OUTPUTS
     )
+    volume = _open_volume(args, config.image_size)
     try:
-        source = open_frame_source(args.video, config.image_size, max_pixels=args.max_pixels)
+        source = volume if volume is not None else open_frame_source(args.video, config.image_size, max_pixels=args.max_pixels)
     except (FileNotFoundError, FrameSourceError, ValueError, TypeError) as exc:
         raise CliError(str(exc)) from None
     n, height, width = source.num_frames, source.video_height, source.video_width
@@ -386,6 +417,14 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"--output-dir {args.output_dir}: cannot write: {exc.strerror or exc}", EXIT_RUNTIME) from None
     written = 0
+    refiner = None
+    if args.refine:
+        from ..image.refine import MaskRefiner
+
+        refiner = MaskRefiner(model)
+        raw_writer, writer = writer, _RefiningWriter(writer, refiner, source)
+    else:
+        raw_writer = writer
     try:
         with writer, autocast_context(args):
             if discovering:
@@ -434,6 +473,8 @@ def run(args: argparse.Namespace) -> int:
                     if obj_ids:
                         writer.write(frame_idx, obj_ids, (logits[:, 0] > 0).cpu().numpy())
                         written += 1
+            elif volume is not None:
+                written = _track_volume(args, model, options, source, prompts, mask_prompts, raw_writer, refiner)
             else:
                 predictor = VideoPredictor(model, options, memory=memory)
                 session = predictor.open_session(source)
@@ -483,6 +524,114 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {written} frames -> {output}")
     return 0
+
+
+def _open_volume(args: argparse.Namespace, image_size: int):
+    """A :class:`VolumeFrameSource` when the input is a NIfTI file or a DICOM folder, else None
+    (the volume flags are refused for videos)."""
+    from ..io.volumes import WINDOW_PRESETS, IntensityWindow, VolumeError, is_volume_path, load_volume
+
+    window = None
+    if args.window is not None:
+        center, width = parse_floats(args.window, (2,), "--window")
+        try:
+            window = IntensityWindow(center, width)
+        except ValueError as exc:
+            raise CliError(f"--window {args.window!r}: {exc}") from None
+    elif args.preset is not None:
+        window = WINDOW_PRESETS[args.preset]
+    if not is_volume_path(args.video):
+        given = [flag for flag, on in (("--window", args.window), ("--preset", args.preset), ("--axis", args.axis != 2)) if on]
+        if given:
+            raise CliError(f"{given[0]} is for 3-D volumes (a .nii/.nii.gz file or a DICOM folder), not {args.video}")
+        return None
+    for flag, on in (("--stream", args.stream), ("--reverse", args.reverse), ("--everything", args.everything)):
+        if on:
+            raise CliError(f"{flag} is not available for 3-D volumes: prompts are propagated both ways from the first prompted slice")
+    try:
+        volume = load_volume(args.video)
+    except ImportError as exc:
+        raise CliError(str(exc), EXIT_RUNTIME) from None
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    from ..video.sources import VolumeFrameSource
+
+    return VolumeFrameSource(volume, image_size, axis=args.axis, window=window)
+
+
+class _RefiningWriter:
+    """A mask writer whose masks are refined (:class:`~samstream.image.refine.MaskRefiner`) on
+    their frame first."""
+
+    def __init__(self, writer, refiner, source) -> None:
+        self.writer, self.refiner, self.source = writer, refiner, source
+
+    def write(self, frame_idx: int, obj_ids, masks: np.ndarray) -> None:
+        from ..image.refine import refine_all
+
+        self.writer.write(frame_idx, obj_ids, refine_all(self.refiner, self.source.get_rgb(frame_idx), masks))
+
+    def __enter__(self):
+        self.writer.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.writer.__exit__(*exc)
+
+
+def _track_volume(args, model, options, source, prompts, mask_prompts, writer, refiner=None) -> int:
+    """Propagate forward from the first prompted slice, then backward from it; write the
+    per-slice masks in slice order, ``labels.nii.gz`` and ``volume.json``. Returns the slices written."""
+    from ..io.atomic import atomic_write_json
+    from ..io.volumes import save_label_nifti
+    from ..video.predictor import VideoPredictor
+    from ..video.sources.volume import slice_plane
+
+    predictor = VideoPredictor(model, options)
+    session = predictor.open_session(source)
+    for (frame, obj), p in sorted(prompts.items()):
+        _apply_prompt(
+            lambda f, o, pts, lab, box: predictor.add_prompt(session, f, o, points=pts, labels=lab, box=box),
+            lambda f, o, m: predictor.add_mask(session, f, o, m),
+            frame,
+            obj,
+            p,
+            mask_prompts.get((frame, obj)),
+        )
+    first = min(frame for frame, _ in prompts)
+    volume = source.volume
+    labels = np.zeros(volume.data.shape, dtype=np.uint16)
+    done: dict[int, tuple[list[int], np.ndarray]] = {}
+    for reverse in (False, True):
+        for frame_idx, obj_ids, logits in predictor.propagate(session, start_frame_idx=first, reverse=reverse):
+            if frame_idx not in done:
+                masks = (logits[:, 0] > 0).cpu().numpy()
+                if refiner is not None:
+                    from ..image.refine import refine_all
+
+                    masks = refine_all(refiner, source.get_rgb(frame_idx), masks)
+                done[frame_idx] = (list(obj_ids), masks)
+    for frame_idx in sorted(done):
+        obj_ids, masks = done[frame_idx]
+        writer.write(frame_idx, obj_ids, masks)
+        plane = slice_plane(labels, source.axis, frame_idx)
+        for obj, mask in zip(obj_ids, masks):
+            plane[mask] = obj
+    save_label_nifti(args.output_dir / "labels.nii.gz", labels, volume)
+    ids, counts = np.unique(labels[labels > 0], return_counts=True)
+    summary = {
+        "source": volume.source,
+        "shape": list(volume.data.shape),
+        "spacing_mm": list(volume.spacing),
+        "axis": source.axis,
+        "window": {"center": source.window.center, "width": source.window.width},
+        "voxel_ml": volume.voxel_ml,
+        "objects": {str(int(i)): {"voxels": int(c), "ml": float(c) * volume.voxel_ml} for i, c in zip(ids, counts)},
+    }
+    atomic_write_json(args.output_dir / "volume.json", summary, indent=2)
+    for obj, info in summary["objects"].items():
+        print(f"object {obj}: {info['voxels']} voxels, {info['ml']:.2f} mL")
+    return len(done)
 
 
 def _everything_options(args: argparse.Namespace):

@@ -2,7 +2,7 @@
 
 One module per kind of source: :mod:`.folder` (image files), :mod:`.video_file` (PyAV),
 :mod:`.array` (arrays, tensors, lists), :mod:`.iterable` (generators, cameras read by the
-caller), :mod:`.push` (frames pushed by the caller); :func:`open_frame_source` picks one.
+caller), :mod:`.push` (frames pushed by the caller), :mod:`.volume` (slices of a 3-D volume); :func:`open_frame_source` picks one.
 All of them turn frames into model input with :func:`samstream.image.transforms.preprocess_frame`.
 """
 
@@ -25,6 +25,7 @@ from .iterable import IterableFrameSource
 from .open import FrameSourceInput, open_frame_source
 from .push import PushFrameSource
 from .video_file import VideoFileFrameSource
+from .volume import VolumeFrameSource
 
 __all__ = [
     "ArrayFrameSource",
@@ -43,6 +44,7 @@ __all__ = [
     "IterableFrameSource",
     "PushFrameSource",
     "VideoFileFrameSource",
+    "VolumeFrameSource",
     "natural_sort_key",
     "open_frame_source",
     "to_rgb_uint8",
