@@ -7,7 +7,7 @@ SHARED ?= ../shared
 PARITY := $(SHARED)/fixtures/parity
 DEMO_OUT ?= out/demo
 
-.PHONY: setup demo test test-all bench clean
+.PHONY: setup demo test test-all bench clean train-synthetic
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,14 +18,19 @@ $(BIN)/.installed: pyproject.toml
 setup: $(BIN)/.installed
 
 # Official sam2.1_hiera_tiny weights when they can be had (cache, $$SAMSTREAM_CHECKPOINT or a
-# download); offline (exit code 3) it falls back to the random-weight parity model in shared/.
+# download); offline (exit code 3) it falls back to the bundled samstream-synthetic model,
+# trained here (see README "Training"), which ships inside the package.
 demo: setup
 	@$(BIN)/samstream segment src/samstream/assets/cat.jpg --point 150,120 --model sam2.1_hiera_tiny --out $(DEMO_OUT) --overwrite; \
 	rc=$$?; \
 	if [ $$rc -eq 3 ]; then \
-	  echo "demo: official weights unavailable here; using the random-weight parity model from $(PARITY) (masks are not meaningful)"; \
-	  $(BIN)/samstream segment src/samstream/assets/cat.jpg --point 150,120 --config $(PARITY)/model.yaml --checkpoint $(PARITY)/model.pt --out $(DEMO_OUT) --overwrite; \
+	  echo "demo: official weights unavailable here; using the bundled model samstream-synthetic"; \
+	  $(BIN)/samstream segment src/samstream/assets/cat.jpg --point 150,120 --model samstream-synthetic --out $(DEMO_OUT) --overwrite; \
 	else exit $$rc; fi
+
+# The bundled model's training run (README "Training"): about an hour on 2 CPU cores.
+train-synthetic: setup
+	$(BIN)/samstream train --config configs/train/samstream_synthetic.yaml --set output_dir=runs/samstream-synthetic
 
 test: setup
 	$(BIN)/python -m pytest -q

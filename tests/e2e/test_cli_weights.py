@@ -26,12 +26,17 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_list_names_every_official_model():
+    from samstream.bundled import BUNDLED
+
     done = _run("list")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split()[:4] == ["name", "file", "size", "cached"]
-    assert sorted(line.split()[0] for line in lines[1:]) == sorted(WEIGHTS)
-    assert all(" no " in line for line in lines[1:])  # nothing in an empty cache
+    assert sorted(line.split()[0] for line in lines[1:]) == sorted([*WEIGHTS, *BUNDLED])
+    official = [line for line in lines[1:] if line.split()[0] in WEIGHTS]
+    assert all(" no " in line for line in official)  # nothing in an empty cache
+    bundled = [line for line in lines[1:] if line.split()[0] in BUNDLED]
+    assert all("in the package" in line for line in bundled)  # shipped, never downloaded
 
 
 def test_download_of_an_unknown_name_is_a_clear_error():

@@ -151,3 +151,38 @@ def _env() -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
+
+
+def test_embedding_penalty_is_added_to_the_clip_loss(tiny_yaml, tmp_path):
+    from samstream.training.data.mix import make_train_loader
+    from samstream.training.losses import embedding_rms_penalty
+
+    base = _config(tiny_yaml, tmp_path / "a")
+    with_penalty = _config(tiny_yaml, tmp_path / "b", **{"loss.embed_rms": 2.0, "loss.embed_rms_max": 0.0})
+    trainer = Trainer(base)
+    model = trainer._build()
+    batch = next(iter(make_train_loader(base.data, model.image_size, 1, 0, num_batches=1)))
+    frames, masks = batch.frames[0], batch.masks[0][:, batch.object_valid[0]]
+    plain = trainer.clip_loss(model, frames, masks, torch.Generator().manual_seed(1))
+    penalised = Trainer(with_penalty).clip_loss(model, frames, masks, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = 2.0 * embedding_rms_penalty(model.encode_images(frames).features[-1], 0.0)
+    assert float(expected) > 0
+    assert abs(float(penalised.total - plain.total) - float(expected)) < 1e-4 * max(1.0, float(expected))
+    assert float(penalised.dice) == pytest.approx(float(plain.dice), abs=1e-6)
+
+
+def test_freeze_image_encoder_keeps_trunk_neck_and_positions(tiny_yaml, tmp_path):
+    start = build_model(tiny_yaml, accel=None, apply_postprocessing=False).state_dict()
+    torch.save({"model": start}, tmp_path / "init.pt")
+    config = _config(
+        tiny_yaml, tmp_path / "run", steps=2,
+        **{"model.freeze_image_encoder": True, "model.init": str(tmp_path / "init.pt")},
+    )
+    assert not any(p.requires_grad for p in Trainer(config)._build().image_encoder.parameters())
+    result = Trainer(config).run()
+    end = build_model(result.final_dir / "model.yaml", result.final_dir / "model.pt", accel=None).state_dict()
+    encoder = [k for k in end if k.startswith("image_encoder.")]
+    assert any("pos_embed" in k for k in encoder) and any(".neck." in k for k in encoder)
+    assert all(torch.equal(end[k], start[k]) for k in encoder)
+    assert any(not torch.equal(end[k], start[k]) for k in end if not k.startswith("image_encoder."))

@@ -71,3 +71,14 @@ def test_file_errors_name_file_and_key(tmp_path):
 def test_to_dict_is_plain():
     tree = config_to_dict(TrainConfig())
     assert isinstance(tree["data"]["datasets"], list) and isinstance(tree["optimizer"]["betas"], list)
+
+
+def test_the_bundled_model_recipe_parses():
+    from pathlib import Path
+
+    from samstream.training.config import load_train_config
+
+    recipe = Path(__file__).resolve().parents[2] / "configs" / "train" / "samstream_synthetic.yaml"
+    config = load_train_config(recipe, [])
+    assert config.model.config == "samstream-synthetic" and config.model.init is None  # from scratch
+    assert {d.kind for d in config.data.datasets} == {"synthetic"}

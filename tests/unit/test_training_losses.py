@@ -139,3 +139,23 @@ def test_bad_shapes_are_named():
         step_losses(Step(torch.zeros(2, 3, 16, 16), torch.zeros(2, 1), torch.zeros(2, 1)), gt, 1)
     with pytest.raises(ValueError, match="frames"):
         clip_losses([[Step(torch.zeros(2, 1, 16, 16), torch.zeros(2, 1), torch.zeros(2, 1))]], torch.zeros(2, 2, 16, 16, dtype=torch.bool))
+
+
+def test_embedding_rms_penalty_only_above_the_limit():
+    from samstream.training.losses import embedding_rms_penalty
+
+    small = torch.full((1, 4, 2, 2), 0.5)  # rms 0.5 per token
+    assert float(embedding_rms_penalty(small, 1.0)) == 0.0
+    big = torch.full((1, 4, 2, 2), 3.0)  # rms 3 -> (3 - 1)^2
+    assert_close(embedding_rms_penalty(big, 1.0), torch.tensor(4.0))
+    big.requires_grad_(True)
+    embedding_rms_penalty(big, 1.0).backward()
+    assert bool((big.grad > 0).all())  # pushes the embedding down
+
+
+def test_all_candidates_weight_trains_every_candidate():
+    gt = _square_gt(1)
+    logits = torch.zeros(1, 3, 16, 16, requires_grad=True)
+    step = Step(logits, torch.zeros(1, 3), torch.full((1, 1), 30.0))
+    step_losses(step, gt, num_objects=1, weights=LossWeights(all_candidates=0.5)).total.backward()
+    assert all(logits.grad[0, m].abs().sum() > 0 for m in range(3))

@@ -64,6 +64,9 @@ class DatasetSpec:
     # synthetic: backgrounds ("procedural" also paints objects with procedural textures only: an easy start)
     synthetic_background: Literal["auto", "photo", "procedural", "video"] = "auto"
     synthetic_num_objects: tuple[int, int] = (1, 3)  # synthetic: annotated objects per clip (low, high)
+    synthetic_num_distractors: tuple[int, int] = (0, 1)  # synthetic: look-alikes (same shape and texture)
+    # synthetic: look-alikes annotated as objects of their own: only the prompt tells them apart
+    synthetic_distractors_annotated: bool = False
 
     def __post_init__(self) -> None:
         if self.weight <= 0:

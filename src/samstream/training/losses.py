@@ -59,6 +59,12 @@ class LossWeights:
     # Extra weight on the mask losses averaged over every candidate (0: the official best-only rule).
     # Training from scratch uses it so that no multimask candidate is left without gradient.
     all_candidates: float = 0.0
+    # Weight of a penalty on image-embedding tokens whose per-channel RMS exceeds embed_rms_max.
+    # From scratch the embedding grows until it swamps the positional encoding (RMS ~0.7) that
+    # the decoder's attention keys share with the prompts, and the model stops seeing where the
+    # clicks are; the penalty keeps it in that range (0: off, the official losses).
+    embed_rms: float = 0.0
+    embed_rms_max: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -202,6 +208,13 @@ def frame_losses(
     for step in steps[1:]:
         result = result + step_losses(step, gt_masks, num_objects, weights)
     return result
+
+
+def embedding_rms_penalty(embedding: Tensor, limit: float) -> Tensor:
+    """Mean over tokens of ``relu(rms - limit)^2``, rms = the per-channel RMS of each token of
+    ``embedding`` [B, C, h, w]."""
+    rms = embedding.float().pow(2).mean(dim=1).sqrt()  # [B, h, w]
+    return F.relu(rms - limit).pow(2).mean()
 
 
 def clip_losses(

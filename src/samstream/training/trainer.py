@@ -11,6 +11,8 @@ NCCL on GPUs), rank 0 alone writing logs and checkpoints.
 
 from __future__ import annotations
 
+import dataclasses
+
 import csv
 import math
 import os
@@ -23,7 +25,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..build import build_model
+from ..build import build_model, resolve_config
 from ..checkpoint import save_safetensors
 from ..io.atomic import atomic_write_bytes
 from ..modeling.sam2 import SAM2Model
@@ -31,7 +33,7 @@ from ..video.clip import run_clip
 from .checkpointing import load_resume_checkpoint, save_official_checkpoint, save_resume_checkpoint
 from .config import TrainConfig, config_to_dict, save_train_config
 from .data.mix import ClipBatch, make_train_loader
-from .losses import LossTerms, clip_losses
+from .losses import LossTerms, clip_losses, embedding_rms_penalty
 from .optim import NonFiniteGradientError, build_optimizer, build_scheduler, clip_gradients
 from .prompts import make_clip_correctors, sample_clip_prompts
 
@@ -98,7 +100,9 @@ class Trainer:
     # ------------------------------------------------------------------ set-up
     def _build(self) -> SAM2Model:
         spec = self.config.model
-        model = build_model(spec.config, spec.init, device=self.device, apply_postprocessing=False, accel=None)
+        # the architecture only: a bundled model's name must not bring its shipped weights along
+        config, _ = resolve_config(spec.config)
+        model = build_model(config, spec.init, device=self.device, apply_postprocessing=False, accel=None)
         if spec.freeze_image_encoder:
             freeze_image_encoder(model)
         return model.train()
@@ -118,10 +122,25 @@ class Trainer:
             masks, correction_frames, generator, prob_click_from_gt=cfg.prob_click_from_gt
         ) if correction_frames else None
         options = dict(corrector=correctors, correction_frames=correction_frames, num_correction_clicks=cfg.num_correction_clicks)
-        outputs = model(frames, sample.prompts, **options) if isinstance(model, nn.parallel.DistributedDataParallel) else run_clip(
-            model, frames, sample.prompts, **options
-        )
-        return clip_losses([o.steps for o in outputs], masks, self.config.loss)
+        weights = self.config.loss
+        embeddings: list[torch.Tensor] = []
+        hook = None
+        if weights.embed_rms > 0:  # the image embedding, as the encoder gives it
+            hook = clip_model(model).image_encoder.register_forward_hook(
+                lambda module, args, out: embeddings.append(out.features[-1])
+            )
+        try:
+            outputs = model(frames, sample.prompts, **options) if isinstance(model, nn.parallel.DistributedDataParallel) else run_clip(
+                model, frames, sample.prompts, **options
+            )
+        finally:
+            if hook is not None:
+                hook.remove()
+        terms = clip_losses([o.steps for o in outputs], masks, weights)
+        if embeddings:
+            penalty = weights.embed_rms * sum(embedding_rms_penalty(e, weights.embed_rms_max) for e in embeddings)
+            terms = dataclasses.replace(terms, total=terms.total + penalty)
+        return terms
 
     def _batch_loss(self, model: nn.Module, batch: ClipBatch, generator: torch.Generator) -> LossTerms:
         total: LossTerms | None = None

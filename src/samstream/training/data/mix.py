@@ -212,7 +212,11 @@ def build_dataset(spec: DatasetSpec, data: DataConfig, synthetic_config=None) ->
 
     if spec.kind == "synthetic":
         config = synthetic_config or SyntheticVideoConfig(
-            num_frames=data.num_frames, background=spec.synthetic_background, num_objects=spec.synthetic_num_objects
+            num_frames=data.num_frames,
+            background=spec.synthetic_background,
+            num_objects=spec.synthetic_num_objects,
+            num_distractors=spec.synthetic_num_distractors,
+            distractors_annotated=spec.synthetic_distractors_annotated,
         )
         return SyntheticDataset(config, length=spec.length, seed_offset=spec.seed_offset,
                                 images=spec.synthetic_images, max_objects=data.max_objects, name=spec.name)
