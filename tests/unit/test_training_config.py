@@ -78,7 +78,10 @@ def test_the_bundled_model_recipe_parses():
 
     from samstream.training.config import load_train_config
 
-    recipe = Path(__file__).resolve().parents[2] / "configs" / "train" / "samstream_synthetic.yaml"
-    config = load_train_config(recipe, [])
-    assert config.model.config == "samstream-synthetic" and config.model.init is None  # from scratch
-    assert {d.kind for d in config.data.datasets} == {"synthetic"}
+    recipes = Path(__file__).resolve().parents[2] / "configs" / "train"
+    first = load_train_config(recipes / "samstream_synthetic_stage1.yaml", [])
+    second = load_train_config(recipes / "samstream_synthetic_stage2.yaml", [])
+    assert first.model.config == "samstream-synthetic" and first.model.init is None  # from scratch
+    assert first.model.freeze_image_encoder and not second.model.freeze_image_encoder
+    assert second.model.init == f"{first.output_dir}/final/model.pt"  # stage 2 starts where stage 1 ends
+    assert {d.kind for d in first.data.datasets + second.data.datasets} == {"synthetic"}

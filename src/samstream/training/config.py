@@ -95,6 +95,9 @@ class DataConfig:
     max_objects: int = 3  # objects per clip (more are subsampled)
     num_workers: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # low-memory fine-tuning: a folder where a frozen encoder's features are cached per clip
+    # (needs model.freeze_image_encoder; see samstream.training.feature_cache)
+    feature_cache: str | None = None
 
     def __post_init__(self) -> None:
         if not self.datasets:

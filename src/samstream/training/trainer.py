@@ -31,8 +31,9 @@ from ..io.atomic import atomic_write_bytes
 from ..modeling.sam2 import SAM2Model
 from ..video.clip import run_clip
 from .checkpointing import load_resume_checkpoint, save_official_checkpoint, save_resume_checkpoint
-from .config import TrainConfig, config_to_dict, save_train_config
+from .config import TrainConfig, TrainConfigError, config_to_dict, save_train_config
 from .data.mix import ClipBatch, make_train_loader
+from .feature_cache import FeatureCache
 from .losses import LossTerms, clip_losses, embedding_rms_penalty
 from .optim import NonFiniteGradientError, build_optimizer, build_scheduler, clip_gradients
 from .prompts import make_clip_correctors, sample_clip_prompts
@@ -92,6 +93,7 @@ class Trainer:
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
         self.dist = _distributed_from_env()
+        self.feature_cache: FeatureCache | None = None
         self.output_dir = Path(config.output_dir)
         self.device = torch.device(config.device)
         if self.device.type == "cuda" and self.dist.world_size > 1:
@@ -122,6 +124,8 @@ class Trainer:
             masks, correction_frames, generator, prob_click_from_gt=cfg.prob_click_from_gt
         ) if correction_frames else None
         options = dict(corrector=correctors, correction_frames=correction_frames, num_correction_clicks=cfg.num_correction_clicks)
+        if self.feature_cache is not None:
+            options["features"] = self.feature_cache.features(clip_model(model), frames)
         weights = self.config.loss
         embeddings: list[torch.Tensor] = []
         hook = None
@@ -163,6 +167,10 @@ class Trainer:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             save_train_config(self.output_dir / "config.yaml", cfg)
         model = self._build()
+        if cfg.data.feature_cache is not None:
+            if not cfg.model.freeze_image_encoder:
+                raise TrainConfigError("data.feature_cache needs model.freeze_image_encoder: true (the features must not change)")
+            self.feature_cache = FeatureCache(cfg.data.feature_cache, model)
         optimizer = build_optimizer(model, cfg.optimizer)
         scheduler = build_scheduler(optimizer, cfg.schedule)
         generator = torch.Generator().manual_seed(cfg.seed * 1009 + self.dist.rank)

@@ -125,6 +125,7 @@ def run_clip(
     corrections_as_cond: bool = True,
     reverse: bool = False,
     memory_dtype: torch.dtype | None = None,
+    features: FrameFeatures | None = None,
 ) -> list[ClipFrameOutput]:
     """Track N objects through a clip. Returns one :class:`ClipFrameOutput` per frame, in order.
 
@@ -134,6 +135,8 @@ def run_clip(
     become conditioning frames with ``corrections_as_cond``. ``corrector`` is one function for
     every corrected frame, or one per frame (a mapping from frame index). ``memory_dtype``: the dtype memories
     are kept in (default: bfloat16 in eval mode, like inference; unchanged in training).
+    ``features``: the frames' :meth:`SAM2Model.encode_images` output, when already computed (a
+    frozen encoder's cached features); then the image encoder does not run.
     """
     if frames.dim() != 4 or frames.shape[1] != 3:
         raise ValueError(f"frames must be [T, 3, S, S], got {tuple(frames.shape)}")
@@ -158,7 +161,7 @@ def run_clip(
         memory_dtype = frames.dtype if model.training else torch.bfloat16
 
     states = [strategy.new_object_state(i) for i in range(n)]
-    feats = model.encode_images(frames)
+    feats = model.encode_images(frames) if features is None else features
     cond_frames = sorted(prompts, reverse=reverse)
     others = [t for t in (range(t_len - 1, -1, -1) if reverse else range(t_len)) if t not in prompts]
     bank = _Bank()
