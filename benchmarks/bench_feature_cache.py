@@ -50,7 +50,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         common = [
             f"model.config={args.model}", "model.freeze_image_encoder=true", f"steps={args.steps}",
-            f"schedule.total_steps={args.steps}", "data.num_frames=1", "data.max_objects=3",
+            f"schedule.total_steps={args.steps}", "schedule.warmup_steps=0", "data.num_frames=1", "data.max_objects=3",
             f'data.datasets=[{{"kind": "synthetic", "length": {args.clips}, "synthetic_images": true}}]',
             "data.augment.hflip_prob=0", "data.augment.scale_range=[1.0, 1.0]", "data.augment.brightness=0",
             "data.augment.contrast=0", "data.augment.saturation=0", "logging.progress_bar=false",

@@ -1,7 +1,8 @@
-"""The learning curve of a training run as a picture: loss terms from the run's log.csv,
+"""The learning curve of a training run as a picture: loss terms from the run's log.csv
+(several runs in order, e.g. the stages of one recipe, are drawn one after the other),
 smoothed over a window of logged rows.
 
-    python benchmarks/plot_training.py runs/samstream-synthetic/log.csv --out docs/images/learning_curve.png
+    python benchmarks/plot_training.py runs/samstream-synthetic/stage{1,2}/log.csv --out docs/images/learning_curve.png
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("log", type=Path, help="the run's log.csv")
+    parser.add_argument("logs", type=Path, nargs="+", help="log.csv of each run, in order")
     parser.add_argument("--out", type=Path, required=True, help="PNG to write")
     parser.add_argument("--window", type=int, default=25, help="smoothing window in logged rows")
     parser.add_argument("--title", default="samstream-synthetic training")
@@ -34,12 +35,22 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with open(args.log, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows:
-        raise SystemExit(f"{args.log}: no rows")
+    rows: list[dict] = []
+    starts = []
+    step0 = time0 = 0.0
+    for log in args.logs:
+        with open(log, newline="") as fh:
+            part = list(csv.DictReader(fh))
+        if not part:
+            raise SystemExit(f"{log}: no rows")
+        starts.append(step0)
+        for r in part:
+            rows.append(dict(r, step=float(r["step"]) + step0, elapsed_s=float(r["elapsed_s"]) + time0))
+        step0, time0 = rows[-1]["step"], rows[-1]["elapsed_s"]
     steps = np.array([float(r["step"]) for r in rows])
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+    for start in starts[1:]:
+        ax.axvline(start, color="grey", linestyle="--", linewidth=0.8)
     for key in ("loss", "focal", "dice", "iou", "object_score"):
         ax.plot(steps, smooth(np.array([float(r[key]) for r in rows]), args.window), label=key)
     ax.set_xlabel("optimizer step")
