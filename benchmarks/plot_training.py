@@ -52,12 +52,13 @@ def main() -> None:
     for start in starts[1:]:
         ax.axvline(start, color="grey", linestyle="--", linewidth=0.8)
     for key in ("loss", "focal", "dice", "iou", "object_score"):
-        ax.plot(steps, smooth(np.array([float(r[key]) for r in rows]), args.window), label=key)
+        label = "mask (focal / BCE)" if key == "focal" else key
+        ax.plot(steps, smooth(np.array([float(r[key]) for r in rows]), args.window), label=label)
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss (per clip, summed over frames and correction steps)")
+    ax.set_ylabel("loss per clip")
     ax.set_yscale("log")
     hours = float(rows[-1]["elapsed_s"]) / 3600
-    ax.set_title(f"{args.title}: {int(steps[-1])} steps, {hours:.2f} h")
+    ax.set_title(f"{args.title}: {int(steps[-1])} steps, {hours:.2f} h (dashed: next stage)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
