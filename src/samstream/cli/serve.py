@@ -1,4 +1,4 @@
-"""``samstream serve [--host 127.0.0.1] [--port 8000] [--model NAME | --config YAML]``: the web app.
+"""``samstream serve [--host 127.0.0.1] [--port 8000] [--model NAME | --config YAML] [--detector NAME_OR_PATH]``: the web app.
 
 Serves the page at ``/``, the HTTP API under ``/v1`` and its OpenAPI docs at ``/docs``
 (:mod:`samstream.server`). Binds to localhost unless ``--host`` says otherwise.
@@ -17,6 +17,7 @@ if importlib.util.find_spec("fastapi") is None:  # checked without the cost of i
     raise ModuleNotFoundError("No module named 'fastapi'", name="fastapi")
 
 from .common import CliError, add_model_arguments, check_model_files, device_from_args, load_model_from_args, parse_max_pixels
+from .text_prompts import DEFAULT_DETECTOR, check_detector_name
 
 LOCALHOST = "127.0.0.1"
 
@@ -43,6 +44,19 @@ def add_parser(sub) -> None:
         "--idle-timeout", type=float, default=1800, help="seconds before an unused session is deleted (default: %(default)s)"
     )
     p.add_argument("--work-dir", type=Path, help="where sessions keep their uploads (default: a new temporary folder)")
+    text = p.add_argument_group("text prompts (the page's text box; needs samstream[text])")
+    text.add_argument(
+        "--detector",
+        default=DEFAULT_DETECTOR,
+        metavar="NAME_OR_PATH",
+        help="the detector of the text box, loaded when a phrase is first sent: grounding-dino "
+        "(IDEA-Research/grounding-dino-tiny), grounding-dino-base, owlv2, owlv2-large, automatic, a Hugging Face "
+        "model id, or a save_pretrained folder (default: %(default)s)",
+    )
+    text.add_argument("--box-threshold", type=float, metavar="T", help="minimum detection score (default: the detector's)")
+    text.add_argument(
+        "--text-threshold", type=float, metavar="T", help="Grounding DINO: minimum score of a label's tokens (default: 0.25)"
+    )
     p.set_defaults(run=run)
 
 
@@ -51,6 +65,7 @@ def settings_from_args(args: argparse.Namespace):
 
     if not 0 < args.port < 65536:
         raise CliError(f"--port {args.port}: must be within 1..65535")
+    check_detector_name(args.detector)
     try:
         return ServerSettings(
             model=args.config if args.config is not None else args.model,
@@ -63,12 +78,16 @@ def settings_from_args(args: argparse.Namespace):
             max_sessions=args.max_sessions,
             max_objects=args.max_objects,
             idle_timeout_s=args.idle_timeout,
+            detector=args.detector,
+            box_threshold=args.box_threshold,
+            text_threshold=args.text_threshold,
         )
     except ValueError as exc:
         name = str(exc).split(" ", 1)[0]
         flags = {
             "max_upload_bytes": "--max-upload-mb", "max_duration_s": "--max-duration", "max_sessions": "--max-sessions",
             "max_objects": "--max-objects", "idle_timeout_s": "--idle-timeout", "max_pixels": "--max-pixels",
+            "box_threshold": "--box-threshold", "text_threshold": "--text-threshold", "detector": "--detector",
         }
         raise CliError(f"{flags.get(name, name)}: {exc}") from None
 

@@ -51,7 +51,6 @@ def refuse_unused_text_flags(args: argparse.Namespace) -> None:
 def check_text_arguments(args: argparse.Namespace) -> tuple[str, ...]:
     """The normalised phrases of ``--text``, with the detector flags checked (CliError otherwise)."""
     from ..detect.base import normalize_phrases
-    from ..detect.registry import detector_names
 
     try:
         phrases = normalize_phrases(args.text, name="--text")
@@ -60,20 +59,26 @@ def check_text_arguments(args: argparse.Namespace) -> tuple[str, ...]:
     for flag, value in (("--box-threshold", args.box_threshold), ("--text-threshold", args.text_threshold)):
         if value is not None and not 0.0 <= value <= 1.0:
             raise CliError(f"{flag} must be in [0, 1], got {value:g}")
-    name = args.detector
+    check_detector_name(args.detector)
+    return phrases
+
+
+def check_detector_name(name: str) -> None:
+    """``--detector``: a registered name, a ``save_pretrained`` folder or a hub id (CliError otherwise)."""
+    from ..detect.registry import detector_names
+
     if name in detector_names():
-        return phrases
+        return
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir() or not (path / "config.json").is_file():
             raise CliError(f"--detector {name}: not a model folder (it needs the config.json that save_pretrained writes)")
-        return phrases
+        return
     if not _HUB_ID.match(name):
         raise CliError(
             f"--detector {name!r}: no such folder, and not a detector name ({', '.join(detector_names())}) "
             "or a Hugging Face model id (owner/name)"
         )
-    return phrases
 
 
 def proposer_from_args(args: argparse.Namespace, *, sam_model=None, automatic_config=None):

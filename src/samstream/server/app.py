@@ -15,7 +15,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request, Response
@@ -24,10 +24,12 @@ from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.background import BackgroundTask
 
+from ..detect.base import ObjectProposer, normalize_phrases
 from ..image.automatic import AutomaticMaskConfig
 from ..io.rle import decode_coco_rle
 from ..modeling.sam2 import SAM2Model
 from . import schemas as S
+from .detectors import DetectorPool, DetectorUnavailable, with_thresholds
 from .engine import Engine, plan_propagation
 from .exports import EXPORT_FORMATS, VideoMeta, build_export
 from .masks import ObjectMask, problem_frames
@@ -47,12 +49,22 @@ def example_video() -> Path:
 
 
 class ServerState:
-    """Everything one app holds: settings, model engine, worker, sessions, temporary root."""
+    """Everything one app holds: settings, model engine, detectors, worker, sessions, temporary root."""
 
-    def __init__(self, settings: ServerSettings, model: SAM2Model | None) -> None:
+    def __init__(
+        self, settings: ServerSettings, model: SAM2Model | None, proposers: Mapping[str, ObjectProposer] | None = None
+    ) -> None:
         self.settings = settings
         self._model = model
         self.engine: Engine | None = None
+        self.detectors = DetectorPool(
+            settings.detector,
+            device=settings.device,
+            threshold=settings.box_threshold,
+            text_threshold=settings.text_threshold,
+            proposers=proposers,
+            sam_model=lambda: self.engine.model if self.engine is not None else None,
+        )
         self.worker = ModelWorker(settings.queue_size)
         self._owns_root = settings.work_dir is None
         self.root = Path(tempfile.mkdtemp(prefix="samstream-serve-")) if self._owns_root else Path(settings.work_dir)
@@ -154,6 +166,10 @@ def _frame_out(session: ServerSession, frame_idx: int, masks: dict[int, ObjectMa
 def _info(session: ServerSession) -> S.SessionInfo:
     with session.lock:
         prompts = [S.ObjectPrompts(obj_id=o, frame_indices=sorted(f)) for o, f in sorted(session.prompted.items())]
+        labels = [
+            S.ObjectLabelOut(obj_id=o, label=x.label, score=x.score, frame_index=x.first_frame)
+            for o, x in sorted(session.labels.items())
+        ]
     return S.SessionInfo(
         session_id=session.session_id,
         kind=session.kind,
@@ -166,6 +182,7 @@ def _info(session: ServerSession) -> S.SessionInfo:
         frames_with_masks=len(session.masks),
         propagating=session.propagating,
         streaming=session.streaming,
+        labels=labels,
     )
 
 
@@ -176,9 +193,13 @@ def _progress(done: int, total: int) -> str:
 # ---------------------------------------------------------------------- the app
 
 
-def create_app(settings: ServerSettings, *, model: SAM2Model | None = None) -> FastAPI:
-    """The web app. ``model``: an already built model (else ``settings.model`` is built at startup)."""
-    state = ServerState(settings, model)
+def create_app(
+    settings: ServerSettings, *, model: SAM2Model | None = None, proposers: Mapping[str, ObjectProposer] | None = None
+) -> FastAPI:
+    """The web app. ``model``: an already built model (else ``settings.model`` is built at startup).
+    ``proposers``: object proposers already built, by detector name (used instead of loading
+    one; name one ``settings.detector`` to make it the default of text prompts)."""
+    state = ServerState(settings, model, proposers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -228,6 +249,8 @@ def create_app(settings: ServerSettings, *, model: SAM2Model | None = None) -> F
             video_types=sorted(VIDEO_TYPES),
             export_formats=list(EXPORT_FORMATS),
             sessions_open=len(state.sessions),
+            detector=state.detectors.default,
+            detectors=state.detectors.names(),
         )
 
     # ------------------------------------------------------------------ sessions
@@ -497,6 +520,51 @@ def create_app(settings: ServerSettings, *, model: SAM2Model | None = None) -> F
         propagation.cancel.set()
         return S.CancelResult(cancelled=True)
 
+    # ------------------------------------------------------------------ text prompts
+    @app.post(
+        "/v1/sessions/{session_id}/text",
+        response_model=S.TextResult,
+        responses={404: {"model": S.ErrorBody}, 409: {"model": S.ErrorBody}, 422: {"model": S.ErrorBody},
+                   503: {"model": S.ErrorBody, "description": "the detector cannot be loaded (the message says where its files go)"}},
+    )
+    def add_text(session_id: str, body: S.TextPrompt) -> S.TextResult:
+        """Phrases (``"cat. red car."``) on one frame -> a new object per detection, labelled with
+        its phrase, its box as prompt -> every object's mask on that frame."""
+        session = idle_session(session_id)
+        check_frame(session, body.frame_index)
+        try:
+            phrases = normalize_phrases(body.text, name="text")
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        try:
+            name = state.detectors.choose(body.detector)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        with session.lock:
+            room = settings.max_objects - len(session.prompted)
+            first = body.first_obj_id or max([*session.prompted, *session.labels], default=0) + 1
+        if room <= 0:
+            raise HTTPException(422, f"text: this session already has {settings.max_objects} objects (the limit)")
+
+        def job():
+            try:
+                proposer = state.detectors.get(name)
+            except DetectorUnavailable as exc:
+                raise HTTPException(exc.status, str(exc)) from None
+            proposer = with_thresholds(proposer, body.box_threshold, body.text_threshold)
+            return state.engine.add_text(session, body.frame_index, proposer, phrases, first_id=first, max_new=room)
+
+        outcome = state.run(job)
+        return S.TextResult(
+            session_id=session.session_id,
+            frame_index=body.frame_index,
+            detector=name,
+            phrases=list(phrases),
+            found=outcome.found,
+            added=[S.TextObjectOut(obj_id=o.obj_id, label=o.label, score=o.score, box=o.box) for o in outcome.added],
+            objects=[_object_out(o, m) for o, m in sorted(outcome.masks.items())],
+        )
+
     # ------------------------------------------------------------------ segment everything
     @app.post("/v1/sessions/{session_id}/everything", response_model=S.EverythingResult)
     def everything(session_id: str, body: S.EverythingRequest) -> S.EverythingResult:
@@ -561,8 +629,10 @@ def create_app(settings: ServerSettings, *, model: SAM2Model | None = None) -> F
             return VideoFileFrameSource(upload, image_size)
 
         try:
+            with session.lock:
+                labels = {o: x.label for o, x in session.labels.items()}
             out = build_export(fmt, session.folder, session.masks.snapshot(), session.obj_ids, meta,
-                               frames if session.kind == "video" and upload is not None else None)
+                               frames if session.kind == "video" and upload is not None else None, labels=labels)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         return FileResponse(out.path, media_type=out.media_type, filename=out.filename,

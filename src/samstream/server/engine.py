@@ -1,21 +1,24 @@
 """What the server asks of the predictors, as jobs for the model worker.
 
 No model logic lives here: every call goes to :class:`~samstream.video.predictor.VideoPredictor`
-(an image is a one-frame video) or to the automatic mask generator; this module turns their
-results into the session's stored masks and the stream of propagation events.
+(an image is a one-frame video), to the automatic mask generator or to an object proposer
+(text prompts); this module turns their results into the session's stored masks and the
+stream of propagation events.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal, NamedTuple
 
 import numpy as np
 
+from ..detect.base import ObjectProposer
 from ..image.automatic import AutomaticMaskConfig, AutomaticMaskGenerator, GeneratedMask
 from ..modeling.sam2 import SAM2Model
 from ..results import FrameResult
+from ..io.labels import ObjectLabel
 from ..video.predictor import VideoPredictor
 from .masks import ObjectMask, encode_frame
 from .sessions import Propagation, ServerSession
@@ -49,6 +52,24 @@ def plan_propagation(
         end = 0 if max_frames is None else max(start - max_frames, 0)
         passes.append((True, start, start - end + 1 if start > 0 else 0))
     return PropagationPlan(tuple(passes), max_frames)
+
+
+class TextObject(NamedTuple):
+    """An object added from a phrase: its id, phrase, detector score and box [4] (x0, y0, x1, y1 pixels)."""
+
+    obj_id: int
+    label: str
+    score: float
+    box: tuple[float, float, float, float]
+
+
+class TextOutcome(NamedTuple):
+    """What a phrase added on a frame: the new objects (best detection first), every object's
+    masks on that frame afterwards, and how many detections the proposer made."""
+
+    added: list[TextObject]
+    masks: dict[int, ObjectMask]
+    found: int
 
 
 class Engine:
@@ -130,6 +151,7 @@ class Engine:
         removed = self.predictor.remove_object(session.tracker, obj_id, strict=True)
         with session.lock:
             session.prompted.pop(obj_id, None)
+            session.labels.pop(obj_id, None)
         session.masks.drop_object(obj_id)
         if not session.prompted:
             session.masks.clear()
@@ -140,6 +162,7 @@ class Engine:
         self.predictor.reset_session(session.tracker)
         with session.lock:
             session.prompted.clear()
+            session.labels.clear()
         session.masks.clear()
 
     def frame_masks(self, session: ServerSession, frame_idx: int) -> dict[int, ObjectMask]:
@@ -147,6 +170,49 @@ class Engine:
             session.masks.put(frame_idx, {})
             return {}
         return self._record(session, self.predictor.frame_masks(session.tracker, frame_idx))
+
+    # ------------------------------------------------------------------ text prompts
+    def add_text(
+        self,
+        session: ServerSession,
+        frame_idx: int,
+        proposer: ObjectProposer,
+        phrases: tuple[str, ...],
+        *,
+        first_id: int,
+        max_new: int,
+    ) -> TextOutcome:
+        """The objects ``phrases`` name on a frame, each added as a new object.
+
+        ``proposer`` finds them on the frame's RGB image; each detection (best first, at most
+        ``max_new``) becomes an object with its box as prompt, or with its own mask when the
+        proposer makes masks. New ids are the lowest free ids from ``first_id`` on. Boxes
+        with no area are skipped.
+        """
+        rgb = session.tracker.frames.get_rgb(frame_idx)
+        detections = proposer.propose(rgb, phrases).sorted()
+        boxes = detections.boxes
+        usable = np.flatnonzero((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]))[: max(max_new, 0)]
+        with session.lock:
+            taken = set(session.prompted) | set(session.labels)
+        added: list[TextObject] = []
+        result = None
+        obj_id = first_id
+        for i in usable:
+            while obj_id in taken:
+                obj_id += 1
+            if detections.masks is not None:
+                result = self.predictor.add_mask(session.tracker, frame_idx, obj_id, detections.masks[i])
+            else:
+                result = self.predictor.add_prompt(session.tracker, frame_idx, obj_id, box=boxes[i], clear_old=True)
+            label, score = detections.labels[i], float(detections.scores[i])
+            with session.lock:
+                session.prompted.setdefault(obj_id, set()).add(frame_idx)
+                session.labels[obj_id] = ObjectLabel(obj_id, label, score, frame_idx)
+            added.append(TextObject(obj_id, label, score, tuple(float(v) for v in boxes[i])))  # type: ignore[arg-type]
+            taken.add(obj_id)
+        masks = self._record(session, result.result()) if result is not None else session.masks.frame(frame_idx)
+        return TextOutcome(added, masks, len(detections))
 
     # ------------------------------------------------------------------ segment everything
     def everything(self, session: ServerSession, frame_idx: int, config: AutomaticMaskConfig) -> list[GeneratedMask]:

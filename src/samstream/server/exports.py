@@ -5,6 +5,10 @@ Formats (:data:`EXPORT_FORMATS`): ``sav`` (zip of SA-V per-object PNGs
 pixel = object id), ``coco`` (one COCO-RLE JSON document), ``polygons`` (one JSON document of
 COCO polygons), ``mp4`` (the video with the masks overlaid, every frame at the video's fps).
 Every frame of the video is exported; a frame without a stored mask has empty masks.
+
+Labels (the phrases of objects added from text) go into the JSON documents (``objects``,
+each annotation's ``label``; COCO ``categories`` and ``category_id``, with the class-agnostic
+category ``object`` for objects without a label) and are written on the MP4 overlay.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import secrets
 import shutil
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
@@ -23,6 +27,7 @@ from ..io.writers import OverlayVideoWriter, PalettePngWriter, PerObjectPngWrite
 from .masks import ObjectMask
 
 EXPORT_FORMATS: tuple[str, ...] = ("sav", "davis", "coco", "polygons", "mp4")
+UNLABELLED = "object"  # the COCO category of objects without a label
 
 
 class ExportFile(NamedTuple):
@@ -82,6 +87,17 @@ def mask_polygons(mask: np.ndarray, tolerance: float = 1.0) -> list[list[float]]
     return polygons
 
 
+def coco_categories(obj_ids: list[int], labels: Mapping[int, str]) -> tuple[list[dict[str, Any]], dict[int, int]]:
+    """COCO ``categories`` (ids 1, 2, ... in the order of the objects' ids; :data:`UNLABELLED`
+    for objects without a label) and obj_id -> category id."""
+    ids: dict[str, int] = {}
+    of_object: dict[int, int] = {}
+    for obj_id in obj_ids:
+        name = labels.get(obj_id, UNLABELLED)
+        of_object[obj_id] = ids.setdefault(name, len(ids) + 1)
+    return [{"id": i, "name": name} for name, i in ids.items()], of_object
+
+
 def build_export(
     fmt: str,
     folder: Path,
@@ -89,10 +105,13 @@ def build_export(
     obj_ids: list[int],
     meta: VideoMeta,
     frames: Callable[[], Any] | None = None,
+    *,
+    labels: Mapping[int, str] | None = None,
 ) -> ExportFile:
     """Write the export ``fmt`` into a new folder under ``folder``.
 
     ``frames``: opens a frame reader (``get_rgb``, ``close``) for the MP4 overlay.
+    ``labels``: obj_id -> phrase of the objects that have one.
     Raises ValueError for an unknown format or one the session cannot give.
     """
     if fmt not in EXPORT_FORMATS:
@@ -104,13 +123,13 @@ def build_export(
     work = Path(folder) / f"export-{secrets.token_hex(8)}"
     work.mkdir(parents=True)
     try:
-        return _build(fmt, work, stored, obj_ids, meta, frames)
+        return _build(fmt, work, stored, obj_ids, meta, frames, dict(labels or {}))
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
 
 
-def _build(fmt, work: Path, stored, obj_ids, meta: VideoMeta, frames) -> ExportFile:
+def _build(fmt, work: Path, stored, obj_ids, meta: VideoMeta, frames, labels: dict[int, str]) -> ExportFile:
     if fmt in ("sav", "davis"):
         content = work / "masks"
         writer = PerObjectPngWriter(content) if fmt == "sav" else PalettePngWriter(content)
@@ -121,30 +140,38 @@ def _build(fmt, work: Path, stored, obj_ids, meta: VideoMeta, frames) -> ExportF
         _zip_folder(content, target)
         return ExportFile(target, "application/zip", target.name, work)
     info = {"width": meta.width, "height": meta.height, "num_frames": meta.num_frames, "fps": meta.fps}
+    objects = [{"obj_id": o, "label": labels.get(o)} for o in obj_ids]
     if fmt == "coco":
+        categories, category_of = coco_categories(obj_ids, labels)
         annotations = [
-            {"frame_index": t, "obj_id": o, "segmentation": m.rle, "area": m.area, "score": m.score}
+            {"frame_index": t, "obj_id": o, "category_id": category_of[o], "label": labels.get(o),
+             "segmentation": m.rle, "area": m.area, "score": m.score}
             for t in sorted(stored)
             for o, m in sorted(stored[t].items())
             if o in obj_ids
         ]
         target = work / "masks_coco_rle.json"
-        atomic_write_json(target, {"video": info, "obj_ids": obj_ids, "annotations": annotations})
+        atomic_write_json(
+            target,
+            {"video": info, "obj_ids": obj_ids, "objects": objects, "categories": categories, "annotations": annotations},
+        )
         return ExportFile(target, "application/json", target.name, work)
     if fmt == "polygons":
         annotations = []
         for t, masks in _frame_masks(stored, obj_ids, meta):
             for o, mask in zip(obj_ids, masks):
                 if t in stored and o in stored[t]:
-                    annotations.append({"frame_index": t, "obj_id": o, "polygons": mask_polygons(mask), "coords": "pixels"})
+                    annotations.append(
+                        {"frame_index": t, "obj_id": o, "label": labels.get(o), "polygons": mask_polygons(mask), "coords": "pixels"}
+                    )
         target = work / "masks_polygons.json"
-        atomic_write_json(target, {"video": info, "obj_ids": obj_ids, "annotations": annotations})
+        atomic_write_json(target, {"video": info, "obj_ids": obj_ids, "objects": objects, "annotations": annotations})
         return ExportFile(target, "application/json", target.name, work)
     # mp4: every frame of the video, at its own fps
     target = work / "overlay.mp4"
     reader = frames()
     try:
-        with OverlayVideoWriter(target, meta.fps, reader) as writer:
+        with OverlayVideoWriter(target, meta.fps, reader, labels=labels or None) as writer:
             for t, masks in _frame_masks(stored, obj_ids, meta):
                 writer.write(t, obj_ids, masks)
     finally:

@@ -46,6 +46,15 @@ class ObjectPrompts(_Strict):
     frame_indices: list[int] = Field(description="frames where the object has prompts")
 
 
+class ObjectLabelOut(_Strict):
+    """The phrase an object was added for (text prompts), with the detector's score."""
+
+    obj_id: int
+    label: str
+    score: float = Field(description="the detector's confidence in [0, 1]")
+    frame_index: int = Field(description="the frame it was found on")
+
+
 class SessionInfo(_Strict):
     session_id: str
     kind: Literal["image", "video"]
@@ -58,6 +67,7 @@ class SessionInfo(_Strict):
     frames_with_masks: int
     propagating: bool
     streaming: bool = Field(description="long video: only the memories later frames can use are kept")
+    labels: list[ObjectLabelOut] = Field(default_factory=list, description="objects added from a phrase")
 
 
 class PointsPrompt(_Strict):
@@ -127,6 +137,40 @@ class CancelResult(_Strict):
     cancelled: bool = Field(description="a propagation was running and has been told to stop")
 
 
+class TextPrompt(_Strict):
+    """Phrases naming objects on one frame: a detector finds them and each detection becomes a
+    new object (its box as prompt), labelled with its phrase."""
+
+    frame_index: int = Field(ge=0)
+    text: str = Field(max_length=2000, description='phrases separated by periods, e.g. "cat. red car." (lowercased)')
+    detector: Optional[str] = Field(default=None, description="one of /v1/info's detectors (default: the server's --detector)")
+    box_threshold: Optional[float] = Field(default=None, ge=0.0, le=1.0, description="minimum detection score (default: the detector's)")
+    text_threshold: Optional[float] = Field(
+        default=None, ge=0.0, le=1.0, description="Grounding DINO: minimum score of a label's tokens (default: the detector's)"
+    )
+    first_obj_id: Optional[int] = Field(
+        default=None, ge=1, description="new objects get the lowest free ids from this one on (default: above every id in use)"
+    )
+
+
+class TextObjectOut(_Strict):
+    obj_id: int
+    label: str = Field(description="the phrase the detection names")
+    score: float = Field(description="the detector's confidence in [0, 1]")
+    box: tuple[float, float, float, float] = Field(description="[x0, y0, x1, y1], the box prompt")
+    coords: Literal["pixels"] = "pixels"
+
+
+class TextResult(_Strict):
+    session_id: str
+    frame_index: int
+    detector: str = Field(description="the detector that ran")
+    phrases: list[str] = Field(description="the phrases as the detector was given them")
+    found: int = Field(description="detections made (more than added when the object limit is reached)")
+    added: list[TextObjectOut] = Field(description="the new objects, best detection first")
+    objects: list[ObjectMaskOut] = Field(description="every object's mask on the frame, the new ones included")
+
+
 class EverythingRequest(_Strict):
     frame_index: int = Field(default=0, ge=0)
     points_per_side: int = Field(default=16, ge=1, le=64)
@@ -194,6 +238,8 @@ class ServerInfo(_Strict):
     video_types: list[str]
     export_formats: list[str]
     sessions_open: int
+    detector: str = Field(description="the detector of text prompts when a request names none")
+    detectors: list[str] = Field(description="the detectors a text prompt may name")
 
 
 class ErrorBody(BaseModel):

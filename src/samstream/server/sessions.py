@@ -2,7 +2,8 @@
 
 A :class:`ServerSession` is data: the tracker's :class:`~samstream.video.state.VideoSession`
 (touched only on the model worker), a separate frame reader for the page's JPEG frames, the
-masks produced so far, and which frames each object has prompts on. The
+masks produced so far, which frames each object has prompts on, and the labels of objects
+added from a phrase. The
 :class:`SessionStore` hands out ids from :func:`secrets.token_urlsafe`, enforces the number
 of sessions, and finds the idle ones.
 """
@@ -22,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..io.labels import ObjectLabel
 from .masks import MaskStore
 
 SessionKind = Literal["image", "video"]
@@ -60,6 +62,7 @@ class ServerSession:
     streaming: bool = False
     masks: MaskStore = field(default_factory=MaskStore)
     prompted: dict[int, set[int]] = field(default_factory=dict)  # obj_id -> frames with prompts
+    labels: dict[int, ObjectLabel] = field(default_factory=dict)  # obj_id -> phrase, for objects added from text
     last_used: float = field(default_factory=time.monotonic)
     propagation: Propagation | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_MODEL = "samstream-synthetic"
+DEFAULT_DETECTOR = "grounding-dino"  # IDEA-Research/grounding-dino-tiny, as on the command line
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,11 @@ class ServerSettings:
     job_timeout_s (how long a request waits for its job), full_memory_frames (videos longer
     than this are tracked in streaming mode: only the memories later frames can attend to are
     kept, so memory stays flat), frame_cache_size (JPEG frames kept per session).
+
+    Text prompts: detector is the object proposer of ``POST /v1/sessions/{id}/text`` (a
+    registered name, a Hugging Face model id or a ``save_pretrained`` folder, like
+    ``--detector``), loaded on the model worker the first time a phrase is sent;
+    box_threshold / text_threshold: its thresholds (None: the detector's defaults).
     """
 
     model: str | Path = DEFAULT_MODEL
@@ -41,6 +47,9 @@ class ServerSettings:
     job_timeout_s: float = 600.0
     full_memory_frames: int = 300
     frame_cache_size: int = 48
+    detector: str | Path = DEFAULT_DETECTOR
+    box_threshold: float | None = None
+    text_threshold: float | None = None
 
     def __post_init__(self) -> None:
         positive = {
@@ -59,6 +68,12 @@ class ServerSettings:
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
         if isinstance(self.full_memory_frames, bool) or not isinstance(self.full_memory_frames, int) or self.full_memory_frames < 1:
             raise ValueError(f"full_memory_frames must be an int >= 1, got {self.full_memory_frames!r}")
+        for name in ("box_threshold", "text_threshold"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0):
+                raise ValueError(f"{name} must be in [0, 1] or None, got {value!r}")
+        if not str(self.detector).strip():
+            raise ValueError("detector must name a detector (e.g. 'grounding-dino') or a model folder, got an empty string")
 
     @property
     def sweep_interval_s(self) -> float:
