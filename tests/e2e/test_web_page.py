@@ -294,3 +294,106 @@ def test_cancel_tracking_from_the_page(server, page, tmp_path):
     assert page.inner_text("#progress-text").startswith("cancelled")
     assert page.locator("#cancel").is_disabled() and page.locator("#track").is_enabled()
     assert page.errors == []
+
+
+@pytest.fixture(scope="module")
+def text_server(tmp_path_factory):
+    """The app with a fake detector whose boxes are known (``create_app(proposers=)``), served
+    by uvicorn in a thread on a free port; yields (base URL, the fake proposer). At most 3
+    objects per session, so the third phrase meets the limit."""
+    import threading
+
+    import uvicorn
+    from tiny_detectors import FakeProposer
+
+    from samstream.build import build_model
+    from samstream.server import ServerSettings, create_app
+
+    tmp_path = tmp_path_factory.mktemp("serve_text")
+    files = write_tiny_model(tmp_path / "model", seed=2)
+    model = build_model(files.config, files.checkpoint, for_video=True)
+    fake = FakeProposer([[TEXT_BOXES["cyclist"], TEXT_BOXES["car"]]])
+    app = create_app(ServerSettings(work_dir=tmp_path / "work", max_objects=3), model=model, proposers={"grounding-dino": fake})
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", fake
+    finally:
+        server.should_exit = True
+        thread.join(30)
+    assert not list((tmp_path / "work").glob("session-*")), "sessions left on disk after shutdown"
+
+
+# the fake detector's boxes on the example's first frame (x0, y0, x1, y1, label, score)
+TEXT_BOXES = {"cyclist": (255.0, 10.0, 365.0, 204.0, "cyclist", 0.8), "car": (0.0, 20.0, 215.0, 204.0, "car", 0.6)}
+
+
+def test_text_box_adds_labelled_objects(text_server, page, tmp_path):
+    base, fake = text_server
+    shots = _shots_dir(tmp_path)
+    page.goto(base + "/")
+    page.wait_for_function("document.getElementById('text-hint').textContent.includes('grounding-dino')")
+    page.click("#example")
+    page.wait_for_function("window.samstream.info !== null && window.samstream.masks.has(0)")
+    page.wait_for_timeout(200)
+    sid = page.evaluate("window.samstream.sid")
+    before = _viewer_shot(page, shots / "6_text_before.png")
+
+    # an empty phrase is refused in the page's error area, without a request
+    page.click("#text-add")
+    assert "type what to find" in page.inner_text("#status") and "error" in page.get_attribute("#status", "class")
+    assert fake.calls == []
+
+    # type the phrases, press Enter: one object per detection, named by its phrase, with its mask
+    page.fill("#text-prompt", "Cyclist. Car.")
+    page.press("#text-prompt", "Enter")
+    page.wait_for_function("window.samstream.objects.size === 3 && window.samstream.busy === 0")
+    page.wait_for_timeout(200)
+    after = _viewer_shot(page, shots / "7_text_added.png")
+    assert fake.calls[-1] == ("cyclist", "car")
+    names = page.locator("#objects li input[type=text]")
+    assert [names.nth(i).input_value() for i in range(names.count())] == ["object 1", "cyclist", "car"]
+    assert "found for “cyclist. car” on frame 0" in page.inner_text("#status")
+    info = _get_json(f"{base}/v1/sessions/{sid}")
+    assert [(x["obj_id"], x["label"]) for x in info["labels"]] == [(2, "cyclist"), (3, "car")]
+    colours = page.evaluate("[...window.samstream.objects.values()].map(o => o.color.join(','))")
+    assert len(set(colours)) == 3
+
+    # the cyclist's mask (from the server) is drawn: tinted inside, and nothing changes outside
+    # the two masks but the dashed outlines of the two box prompts
+    objects = {o["obj_id"]: _decode(o["mask"]) for o in _get_json(f"{base}/v1/sessions/{sid}/frames/0/masks")["objects"]}
+    assert sorted(objects) == [2, 3] and objects[2].any()
+    changed = np.abs(after - before).sum(axis=2) > 30
+    cyclist_only = _to_screen(objects[2] & ~objects[3], changed.shape)
+    assert changed[cyclist_only].mean() > 0.8
+    outlines = np.zeros(objects[2].shape, dtype=bool)
+    for x0, y0, x1, y1, *_ in TEXT_BOXES.values():
+        inner = np.zeros_like(outlines)
+        inner[int(y0) + 4 : int(y1) - 4, int(x0) + 4 : int(x1) - 4] = True
+        outer = np.zeros_like(outlines)
+        outer[max(int(y0) - 4, 0) : int(y1) + 4, max(int(x0) - 4, 0) : int(x1) + 4] = True
+        outlines |= outer & ~inner
+    drawn = _to_screen(objects[2] | objects[3] | outlines, changed.shape)
+    near_drawn = drawn.copy()  # the browser's smoothing blends a pixel or two at every mask edge
+    for dy in range(-2, 3):
+        for dx in range(-2, 3):
+            near_drawn |= np.roll(drawn, (dy, dx), axis=(0, 1))
+    assert changed[~near_drawn].mean() < 0.02
+
+    # the limit (3 objects) leaves room for one more; then the server's refusal shows as an error
+    page.fill("#text-prompt", "cyclist")
+    page.press("#text-prompt", "Enter")
+    page.wait_for_function("window.samstream.objects.size === 4 && window.samstream.busy === 0")
+    assert "1 more not added" in page.inner_text("#status")
+    page.press("#text-prompt", "Enter")
+    page.wait_for_function("document.getElementById('status').classList.contains('error')")
+    assert "limit" in page.inner_text("#status")
+    page.screenshot(path=str(shots / "8_text_page.png"))
+    assert page.errors == []

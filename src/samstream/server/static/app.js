@@ -145,6 +145,7 @@ function renderObjects() {
     const name = document.createElement("input");
     name.type = "text"; name.value = o.name; name.setAttribute("aria-label", "name");
     name.oninput = () => { o.name = name.value; };
+    if (o.label) name.title = `found by text: “${o.label}”, score ${o.score.toFixed(2)}`;
     const show = document.createElement("input");
     show.type = "checkbox"; show.checked = o.visible; show.title = "show / hide (H)";
     show.onchange = () => { o.visible = show.checked; redraw(); drawTimeline(); };
@@ -575,6 +576,47 @@ function dismissProposals() {
 $("everything").onclick = everything;
 $("adopt-all").onclick = adoptAll;
 
+// ------------------------------------------------------------------ find by text
+// The phrases go to the server's detector on the current frame; every detection comes back
+// as a new object (its box as prompt, its phrase as name) with its mask.
+async function addFromText() {
+  if (!S.sid) { setStatus("open an image or a video first", true); return; }
+  const input = $("text-prompt");
+  const text = input.value.trim();
+  if (!text.replace(/[.\s]/g, "")) { setStatus("type what to find, e.g. “cyclist. car.”", true); input.focus(); return; }
+  if (S.tracking) await cancelTracking(true);
+  const frame = S.frame;
+  const first = S.objects.size ? Math.max(...S.objects.keys()) + 1 : 1;
+  S.busy += 1;
+  $("text-add").disabled = true;
+  setStatus(`looking for “${text}” on frame ${frame}…`);
+  try {
+    const r = await api("POST", `/v1/sessions/${S.sid}/text`, { frame_index: frame, text, first_obj_id: first });
+    for (const o of r.added) {
+      S.objects.set(o.obj_id, { id: o.obj_id, name: o.label, color: objectColor(o.obj_id), visible: true, label: o.label, score: o.score });
+      S.prompts.set(key(o.obj_id, frame), { points: [], box: o.box.slice() });
+    }
+    if (r.added.length) { S.current = r.added[0].obj_id; S.dirty.add(frame); }
+    storeFrame(frame, r.objects);
+    renderObjects();
+    if (S.frame === frame) redraw();
+    drawTimeline();
+    const what = r.phrases.join(". ");
+    if (!r.added.length) setStatus(`nothing found for “${what}” on frame ${frame} (${r.detector})`);
+    else {
+      const skipped = r.found - r.added.length;
+      setStatus(`${r.added.length} object${r.added.length === 1 ? "" : "s"} found for “${what}” on frame ${frame}` +
+        (skipped > 0 ? ` (${skipped} more not added: object limit or empty boxes)` : ""));
+    }
+  } catch (e) {
+    setStatus(e.message, true);
+  } finally {
+    S.busy -= 1;
+    $("text-add").disabled = false;
+  }
+}
+$("text-form").onsubmit = (e) => { e.preventDefault(); addFromText(); };
+
 // ------------------------------------------------------------------ keyboard
 document.addEventListener("keydown", (e) => {
   if (e.target instanceof HTMLInputElement && e.target.type === "text") return;
@@ -593,7 +635,11 @@ document.addEventListener("keydown", (e) => {
   else if (k === "Escape") { if (S.tracking) cancelTracking(); else dismissProposals(); }
   else if (k === "p" || k === "P") nextProblem();
   else if (k === "e" || k === "E") everything();
+  else if (k === "f" || k === "F") { e.preventDefault(); $("text-prompt").focus(); }
 });
 
 let serverInfo = null;
-api("GET", "/v1/info").then((info) => { serverInfo = info; }).catch(() => {});
+api("GET", "/v1/info").then((info) => {
+  serverInfo = info;
+  $("text-hint").textContent = `detector: ${info.detector} — each object it finds on this frame is added`;
+}).catch(() => {});
