@@ -185,6 +185,7 @@ def test_a_request_picks_one_of_the_servers_detectors(make_client):
     client = make_client({"grounding-dino": default, "mine": other})
     info = client.get("/v1/info").json()
     assert info["detector"] == "grounding-dino" and info["detectors"][0] == "grounding-dino"
+    assert "/v1/sessions/{session_id}/text" in client.get("/openapi.json").json()["paths"]
     assert {"mine", "owlv2", "automatic"} <= set(info["detectors"])
     sid = image_session(client)
     body = client.post(f"/v1/sessions/{sid}/text", json={"frame_index": 0, "text": "dog", "detector": "mine"}).json()
@@ -252,6 +253,42 @@ def test_a_tiny_grounding_dino_folder_through_the_endpoint(make_client, tiny_gro
 
 
 # --------------------------------------------------------------------------- the parts
+
+
+def test_the_mp4_overlay_writes_the_labels(tmp_path):
+    """The same masks exported with and without a label: the labelled video differs only
+    around the object's top-left corner, where the label is written."""
+    from samstream.io.rle import encode_coco_rle
+    from samstream.server.exports import VideoMeta, build_export
+    from samstream.server.masks import ObjectMask
+    from samstream.video.sources.video_file import VideoFileFrameSource
+
+    h, w = 96, 160
+    mask = np.zeros((h, w), dtype=bool)
+    mask[40:90, 60:150] = True
+    rle = encode_coco_rle(mask[None])[0]
+    stored = {t: {1: ObjectMask(rle, int(mask.sum()), 1.0)} for t in range(2)}
+    gray = np.full((h, w, 3), 90, dtype=np.uint8)
+
+    class Frames:
+        def get_rgb(self, t):
+            return gray
+
+        def close(self):
+            pass
+
+    meta = VideoMeta(w, h, 2, 10.0, "video")
+    decoded = []
+    for labels in ({}, {1: "cat"}):
+        out = build_export("mp4", tmp_path, stored, [1], meta, Frames, labels=labels)
+        source = VideoFileFrameSource(out.path, 128)
+        decoded.append(source.get_rgb(0).astype(int))
+        source.close()
+    changed = np.abs(decoded[1] - decoded[0]).sum(axis=2) > 60
+    assert changed.any()
+    ys, xs = np.nonzero(changed)
+    assert 20 <= ys.min() and ys.max() < 50 and 58 <= xs.min() and xs.max() < 120  # at the mask's top-left corner
+
 
 
 def test_thresholds_for_one_request_leave_the_proposer_alone():
