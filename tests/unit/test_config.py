@@ -49,6 +49,23 @@ def test_unknown_target_and_missing_model(tiny_model_files):
         config_from_dict({"trainer": {}})
 
 
+def test_exponent_without_dot_is_a_number_as_in_the_official_files(tiny_model_files, tmp_path):
+    # the official configs write ``layer_scale_init_value: 1e-6``: a string to PyYAML, a float to Hydra
+    text = open(tiny_model_files.config).read()
+    assert "layer_scale_init_value: 1.0e-06" in text
+    path = tmp_path / "official_style.yaml"
+    path.write_text(text.replace("layer_scale_init_value: 1.0e-06", "layer_scale_init_value: 1e-6"))
+    config, _ = load_config(path)
+    assert config.memory_encoder.fuser.layer.layer_scale_init_value == pytest.approx(1e-6)
+    assert config == load_config(tiny_model_files.config)[0]
+    # integers and strings keep their types
+    from samstream.config import load_yaml
+
+    assert load_yaml("a: 12\nb: 1e3\nc: 1_0e-2\nd: e5\ne: .5\nf: '1e-6'") == {
+        "a": 12, "b": 1000.0, "c": 0.1, "d": "e5", "e": 0.5, "f": "1e-6"
+    }
+
+
 def test_missing_file_and_bad_yaml(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_config(tmp_path / "nope.yaml")

@@ -22,9 +22,9 @@ def cpu_scaled_dot_product(
 ) -> torch.Tensor:
     """``F.scaled_dot_product_attention(q, k, v)`` for q [B, H, Nq, D], k/v [B, H, Nk, D(v)].
 
-    At CPU inference it is computed in chunks of queries: in bfloat16 (under autocast or with
-    bfloat16 inputs, when the CPU has bfloat16 kernels) unless there are very few queries or
-    keys, and in float32 for large global attention (few heads). The result is then laid out
+    At CPU inference in bfloat16 (under autocast or with bfloat16 inputs, when the CPU has
+    bfloat16 kernels) it is computed in chunks of queries, unless there are very few queries or
+    keys; float32 goes to PyTorch's fused kernel. The chunked result is laid out
     as [B, Nq, H, Dv] in memory (a transposed view), so that merging the heads costs no copy.
     Anything else (dropout, autograd, CUDA, compile) goes to the fused PyTorch op.
     """
@@ -35,14 +35,8 @@ def cpu_scaled_dot_product(
         if nq > 0 and nk > 0:
             if dtype == torch.bfloat16 and min(nq, nk) >= 32 and kernels.bf16:
                 return _chunked(kernels, q.to(dtype), k.to(dtype), v.to(dtype))
-            if (
-                dtype == torch.float32
-                and q.dtype == k.dtype == v.dtype == dtype
-                and b * h <= 16
-                and nq * nk >= LARGE_ATTENTION
-                and kernels.linear_op is not None
-            ):
-                return _chunked(kernels, q, k, v)
+    # float32: PyTorch's fused flash kernel beats matrix products + softmax at every shape measured
+    # (benchmarks/bench_roofline.py; 150-180 against 105-135 GFLOP/s on a 2-core AVX-512 EPYC)
     return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
 
 

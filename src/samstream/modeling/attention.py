@@ -95,7 +95,8 @@ class RoPEAttention(Attention):
         self.rope_theta = config.rope_theta
         self.rope_k_repeat = config.rope_k_repeat
         self.feat_sizes = tuple(config.feat_sizes)
-        self._rope_cache: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
+        # (n, device): cos and sin; ("cis", n, device): the same as complex numbers
+        self._rope_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor] | torch.Tensor] = {}
 
     def _rope(self, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """cos and sin [n, head_dim / 2] for a grid of n tokens (square unless feat_sizes fits)."""
@@ -115,6 +116,25 @@ class RoPEAttention(Attention):
             self._rope_cache[key] = cached
         return cached
 
+    def rotate(self, x: torch.Tensor, n: int, repeats: int = 1) -> torch.Tensor:
+        """Rotary encoding of heads x [B, nH, repeats * n, c]: ``repeats`` copies of the grid of
+        n tokens (one per memory frame), each rotated like the queries."""
+        cos, sin = self._rope(n, x.device)
+        key = ("cis", n, x.device)
+        cis = self._rope_cache.get(key)
+        if cis is None:
+            cis = torch.complex(cos, sin)
+            self._rope_cache[key] = cis
+        if repeats == 1:
+            return apply_rotary(x, cos, sin, cis)
+        grids = x.unflatten(-2, (repeats, n))  # [B, nH, repeats, n, c]
+        return apply_rotary(grids, cos, sin, cis).flatten(-3, -2)
+
+    def rotated_queries(self, q: torch.Tensor) -> torch.Tensor:
+        """Queries [B, N, C] (a square grid of N tokens) -> projected, rotated heads [B, nH, N, c]."""
+        q = self.project_q(q)
+        return self.rotate(q, q.shape[-2])
+
     def forward(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_k_exclude_rope: int = 0
     ) -> torch.Tensor:
@@ -122,19 +142,13 @@ class RoPEAttention(Attention):
         k = self.project_k(k)
         v = self.project_v(v)
         n_q = q.shape[-2]
-        cos, sin = self._rope(n_q, q.device)
-        q = apply_rotary(q, cos, sin)
+        q = self.rotate(q, n_q)
         n_rope = k.shape[-2] - num_k_exclude_rope
         if n_rope > 0:
-            if n_rope != n_q:
-                if not self.rope_k_repeat or n_rope % n_q != 0:
-                    raise ValueError(
-                        f"{n_rope} rotary keys do not match {n_q} queries (rope_k_repeat={self.rope_k_repeat})"
-                    )
-                reps = n_rope // n_q
-                cos_k, sin_k = cos.repeat(reps, 1), sin.repeat(reps, 1)
-            else:
-                cos_k, sin_k = cos, sin
-            k_rot = apply_rotary(k[:, :, :n_rope], cos_k, sin_k)
+            if n_rope != n_q and (not self.rope_k_repeat or n_rope % n_q != 0):
+                raise ValueError(
+                    f"{n_rope} rotary keys do not match {n_q} queries (rope_k_repeat={self.rope_k_repeat})"
+                )
+            k_rot = self.rotate(k[:, :, :n_rope], n_q, n_rope // n_q)
             k = torch.cat([k_rot, k[:, :, n_rope:]], dim=2) if num_k_exclude_rope > 0 else k_rot
         return self._attend(q, k, v)

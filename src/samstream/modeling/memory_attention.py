@@ -35,24 +35,47 @@ class MemoryAttentionLayer(nn.Module):
     def forward(
         self,
         tgt: torch.Tensor,
-        memory: torch.Tensor,
-        pos: torch.Tensor,
+        memory: torch.Tensor | None,
+        pos: torch.Tensor | None,
         query_pos: torch.Tensor,
         num_k_exclude_rope: int = 0,
+        *,
+        memory_kv: tuple[torch.Tensor, torch.Tensor] | None = None,
+        shared_query: bool = False,
     ) -> torch.Tensor:
-        """tgt/query_pos [B, HW, C]; memory/pos [B, M, C_mem] -> [B, HW, C]."""
+        """tgt/query_pos [B, HW, C]; memory/pos [B, M, C_mem] -> [B, HW, C].
+
+        ``memory_kv``: the cross-attention's keys (rotated) and values, already projected
+        ([B, nH, M, c] each, :mod:`.memory_cache`); memory and pos are then not used.
+        ``shared_query``: every row of tgt and query_pos is the same (one frame's features for
+        several objects), so the self-attention and the queries are computed once.
+        """
+        b = tgt.shape[0]
+        shared = shared_query and b > 1 and not self.training
+        if shared:
+            tgt, query_pos = tgt[:1], query_pos[:1]
         x = self.norm1(tgt)
         q = x + query_pos if self.pos_enc_at_attn else x
         tgt = tgt + self.dropout1(self.self_attn(q, q, x))
 
         x = self.norm2(tgt)
-        x = self.cross_attn_image(
-            x + query_pos if self.pos_enc_at_cross_attn_queries else x,
-            memory + pos if self.pos_enc_at_cross_attn_keys else memory,
-            memory,
-            num_k_exclude_rope=num_k_exclude_rope,
-        )
-        tgt = tgt + self.dropout2(x)
+        q_in = x + query_pos if self.pos_enc_at_cross_attn_queries else x
+        if memory_kv is not None:
+            keys, values = memory_kv
+            queries = self.cross_attn_image.rotated_queries(q_in)  # [1 or B, nH, HW, c]
+            if shared:
+                queries = queries.expand(b, -1, -1, -1)
+            x = self.cross_attn_image.attend_projected(queries, keys, values)
+        else:
+            if shared:
+                q_in = q_in.expand(b, -1, -1)
+            x = self.cross_attn_image(
+                q_in,
+                memory + pos if self.pos_enc_at_cross_attn_keys else memory,
+                memory,
+                num_k_exclude_rope=num_k_exclude_rope,
+            )
+        tgt = tgt + self.dropout2(x)  # [B, HW, C] from here on
 
         x = self.norm3(tgt)
         x = self.linear2(self.dropout(self.activation(self.linear1(x))))
@@ -71,20 +94,38 @@ class MemoryAttention(nn.Module):
         self,
         curr: torch.Tensor,
         curr_pos: torch.Tensor,
-        memory: torch.Tensor,
-        memory_pos: torch.Tensor,
+        memory: torch.Tensor | None,
+        memory_pos: torch.Tensor | None,
         num_obj_ptr_tokens: int = 0,
+        *,
+        memory_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> torch.Tensor:
         """Batch-first tokens: curr/curr_pos [B, HW, C], memory/memory_pos [B, M, C_mem].
 
         The last ``num_obj_ptr_tokens`` memory tokens are object pointers (no rotary encoding).
+        ``memory_kv``: per layer, the memory already projected to keys and values (see
+        :func:`.memory_cache.project_memories`), instead of memory and memory_pos.
+        When every row of curr and curr_pos is the same tensor (a stride-0 batch: one frame's
+        features for several objects), the first layer's self-attention runs once.
         Returns [B, HW, C].
         """
-        if curr.shape[0] != memory.shape[0]:
-            raise ValueError(f"batch of current features {curr.shape[0]} != memory batch {memory.shape[0]}")
+        batch = memory.shape[0] if memory is not None else memory_kv[0][0].shape[0]
+        if curr.shape[0] != batch:
+            raise ValueError(f"batch of current features {curr.shape[0]} != memory batch {batch}")
+        shared = curr.shape[0] > 1 and curr.stride(0) == 0 and curr_pos.stride(0) == 0
         out = curr
         if self.pos_enc_at_input:
-            out = out + 0.1 * curr_pos
-        for layer in self.layers:
-            out = layer(out, memory, memory_pos, curr_pos, num_k_exclude_rope=num_obj_ptr_tokens)
+            out = out[:1] + 0.1 * curr_pos[:1] if shared else out + 0.1 * curr_pos
+            if shared:
+                out = out.expand(curr.shape[0], -1, -1)
+        for i, layer in enumerate(self.layers):
+            out = layer(
+                out,
+                memory,
+                memory_pos,
+                curr_pos,
+                num_k_exclude_rope=num_obj_ptr_tokens,
+                memory_kv=None if memory_kv is None else memory_kv[i],
+                shared_query=shared and i == 0,
+            )
         return self.norm(out)

@@ -131,11 +131,29 @@ def axial_rope_angles(head_dim: int, end_x: int, end_y: int, theta: float = 1000
     return torch.cat([torch.outer(t_x, freqs), torch.outer(t_y, freqs)], dim=-1)
 
 
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate consecutive channel pairs of x [..., N, D] by angles given as cos/sin [N, D/2].
+def apply_rotary(
+    x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cis: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Rotate consecutive channel pairs of x [..., N, D] by angles given as cos/sin [N, D/2]
+    (``cis``: the same as complex numbers cos + i sin, when the caller keeps them).
 
-    Computed in float32 and returned in x's dtype.
+    Computed in float32 and returned in x's dtype: as one complex product in eager mode (a
+    single pass over x), with real arithmetic only while exporting to ONNX or compiling.
     """
+    if torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling():
+        return _apply_rotary_real(x, cos, sin)
+    xf = x.float()
+    if xf.stride(-1) != 1 or xf.storage_offset() % 2 or any(stride % 2 for stride in xf.stride()[:-1]):
+        xf = xf.contiguous()
+    pairs = torch.view_as_complex(xf.unflatten(-1, (-1, 2)))  # [..., N, D/2]
+    if cis is None:
+        cis = torch.complex(cos.float(), sin.float())
+    out = torch.view_as_real(pairs * cis)
+    return out.flatten(-2).to(x.dtype)
+
+
+def _apply_rotary_real(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """:func:`apply_rotary` with real tensors only (ONNX has no complex numbers)."""
     xf = x.float().unflatten(-1, (-1, 2))  # [..., N, D/2, 2]
     real, imag = xf[..., 0], xf[..., 1]
     out = torch.stack((real * cos - imag * sin, real * sin + imag * cos), dim=-1)

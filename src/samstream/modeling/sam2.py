@@ -20,6 +20,7 @@ from .common import MLP
 from .image_encoder import ImageEncoder
 from .mask_decoder import MaskDecoder
 from .memory_attention import MemoryAttention
+from .memory_cache import CachedMemoryFrame, MemoryProjectionCache, project_memories
 from .memory_encoder import MemoryEncoder
 from .position_encoding import temporal_sine_encoding
 from .prompt_encoder import PromptEncoder
@@ -114,6 +115,9 @@ class MemoryInput:
     features: torch.Tensor
     pos_enc: torch.Tensor
     slot: int
+    # the stored per-object memories [1, C_mem, h, w] whose concatenation is ``features``
+    # (optional): with them, the projections of this memory are kept across frames
+    rows: tuple[torch.Tensor, ...] = ()
 
 
 class MemoryEncoding(NamedTuple):
@@ -350,12 +354,15 @@ class SAM2Model(nn.Module):
         *,
         is_init_cond_frame: bool,
         pointer_window: int,
+        cache: MemoryProjectionCache | None = None,
     ) -> torch.Tensor:
         """Fuse the current frame's lowest-level features with the memory bank.
 
         features, position: [B, C, h, w]; memories and pointers as selected by the memory-bank
         policy; ``pointer_window`` is the effective pointer window (the temporal encodings of
-        pointers are normalized by ``pointer_window - 1``). Returns [B, C, h, w].
+        pointers are normalized by ``pointer_window - 1``). With a ``cache`` and memories that
+        name their ``rows``, each memory's keys and values are projected once and kept
+        (inference only; same results to float rounding). Returns [B, C, h, w].
         """
         b, c, h, w = features.shape
         if self.num_maskmem == 0:
@@ -367,29 +374,19 @@ class SAM2Model(nn.Module):
             memory_pos = self.no_mem_pos_enc.expand(b, 1, self.mem_dim)
             num_ptr_tokens = 0
         else:
+            if self._can_use_cache(cache, memories, h * w):
+                return self._condition_cached(features, position, memories, pointers, pointer_window, cache)
             tokens, token_pos = [], []
             for mem in memories:
                 tokens.append(mem.features.flatten(2).transpose(1, 2).float())  # [B, hw, C_mem]
                 tpos = self.maskmem_tpos_enc[self.num_maskmem - mem.slot - 1].view(1, 1, -1)
                 token_pos.append(mem.pos_enc.flatten(2).transpose(1, 2).float() + tpos)
             num_ptr_tokens = 0
-            if self.config.use_obj_ptrs_in_encoder and pointers:
-                ptrs = torch.stack([p.pointer for p in pointers], dim=1).float()  # [B, P, C]
-                if self.config.add_tpos_enc_to_obj_ptrs:
-                    tpos_dim = c if self.config.proj_tpos_enc_in_obj_ptrs else self.mem_dim
-                    offsets = torch.tensor([p.offset for p in pointers], device=features.device)
-                    ptr_pos = temporal_sine_encoding(offsets / (pointer_window - 1), dim=tpos_dim)
-                    ptr_pos = self.obj_ptr_tpos_proj(ptr_pos).unsqueeze(0).expand(b, -1, self.mem_dim)
-                else:
-                    ptr_pos = ptrs.new_zeros(b, len(pointers), self.mem_dim)
-                if self.mem_dim < c:
-                    # each pointer becomes c / mem_dim tokens of mem_dim channels
-                    split = c // self.mem_dim
-                    ptrs = ptrs.reshape(b, -1, split, self.mem_dim).flatten(1, 2)  # [B, P*split, C_mem]
-                    ptr_pos = ptr_pos.repeat_interleave(split, dim=1)
-                tokens.append(ptrs)
-                token_pos.append(ptr_pos.float())
-                num_ptr_tokens = ptrs.shape[1]
+            ptr_tokens = self._pointer_tokens(pointers, pointer_window, b, c, features.device)
+            if ptr_tokens is not None:
+                tokens.append(ptr_tokens[0])
+                token_pos.append(ptr_tokens[1])
+                num_ptr_tokens = ptr_tokens[0].shape[1]
             if not tokens:
                 raise ValueError("a frame that is not an initial conditioning frame needs at least one memory")
             memory = torch.cat(tokens, dim=1)
@@ -398,6 +395,67 @@ class SAM2Model(nn.Module):
         curr = features.flatten(2).transpose(1, 2)  # [B, hw, C]
         curr_pos = position.flatten(2).transpose(1, 2)
         out = self.memory_attention(curr, curr_pos, memory, memory_pos, num_obj_ptr_tokens=num_ptr_tokens)
+        return out.transpose(1, 2).reshape(b, c, h, w)
+
+    def _pointer_tokens(
+        self, pointers: list[PointerInput], pointer_window: int, b: int, c: int, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Object-pointer memory tokens and their position encodings, [B, P', C_mem] each
+        (each pointer split into c / C_mem tokens), or None when there are none."""
+        if not (self.config.use_obj_ptrs_in_encoder and pointers):
+            return None
+        ptrs = torch.stack([p.pointer for p in pointers], dim=1).float()  # [B, P, C]
+        if self.config.add_tpos_enc_to_obj_ptrs:
+            tpos_dim = c if self.config.proj_tpos_enc_in_obj_ptrs else self.mem_dim
+            offsets = torch.tensor([p.offset for p in pointers], device=device)
+            ptr_pos = temporal_sine_encoding(offsets / (pointer_window - 1), dim=tpos_dim)
+            ptr_pos = self.obj_ptr_tpos_proj(ptr_pos).unsqueeze(0).expand(b, -1, self.mem_dim)
+        else:
+            ptr_pos = ptrs.new_zeros(b, len(pointers), self.mem_dim)
+        if self.mem_dim < c:
+            # each pointer becomes c / mem_dim tokens of mem_dim channels
+            split = c // self.mem_dim
+            ptrs = ptrs.reshape(b, -1, split, self.mem_dim).flatten(1, 2)  # [B, P*split, C_mem]
+            ptr_pos = ptr_pos.repeat_interleave(split, dim=1)
+        return ptrs, ptr_pos.float()
+
+    def _can_use_cache(self, cache: MemoryProjectionCache | None, memories: list[MemoryInput], hw: int) -> bool:
+        if cache is None or not memories or torch.is_grad_enabled() or self.training:
+            return False
+        if torch.compiler.is_compiling():
+            return False
+        b = memories[0].features.shape[0]
+        return all(len(m.rows) == b and m.features.shape[-2] * m.features.shape[-1] == hw for m in memories)
+
+    def _condition_cached(
+        self,
+        features: torch.Tensor,
+        position: torch.Tensor,
+        memories: list[MemoryInput],
+        pointers: list[PointerInput],
+        pointer_window: int,
+        cache: MemoryProjectionCache,
+    ) -> torch.Tensor:
+        """:meth:`condition_on_memory` with each memory's projections taken from ``cache``."""
+        b, c, h, w = features.shape
+        frames = [
+            CachedMemoryFrame(m.rows, m.pos_enc, self.maskmem_tpos_enc[self.num_maskmem - m.slot - 1].reshape(-1))
+            for m in memories
+        ]
+        ptr_tokens = self._pointer_tokens(pointers, pointer_window, b, c, features.device)
+        layers = self.memory_attention.layers
+        kv = project_memories(
+            cache,
+            [layer.cross_attn_image for layer in layers],
+            [layer.pos_enc_at_cross_attn_keys for layer in layers],
+            frames,
+            None if ptr_tokens is None else ptr_tokens[0],
+            None if ptr_tokens is None else ptr_tokens[1],
+            h * w,
+        )
+        curr = features.flatten(2).transpose(1, 2)  # [B, hw, C]
+        curr_pos = position.flatten(2).transpose(1, 2)
+        out = self.memory_attention(curr, curr_pos, None, None, memory_kv=kv)
         return out.transpose(1, 2).reshape(b, c, h, w)
 
     def encode_memory(

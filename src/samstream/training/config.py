@@ -21,6 +21,7 @@ from typing import Any, Literal, Mapping, Sequence
 
 import yaml
 
+from samstream.config import load_yaml
 from samstream.io.atomic import atomic_write_bytes
 from samstream.training.losses import LossWeights
 from samstream.training.optim import OptimizerConfig, ScheduleConfig
@@ -283,7 +284,7 @@ def apply_overrides(config: TrainConfig, overrides: Sequence[str]) -> TrainConfi
         if not sep or not key:
             raise TrainConfigError(f"override {override!r} is not key=value")
         try:
-            value = yaml.safe_load(text) if text.strip() else ""
+            value = load_yaml(text) if text.strip() else ""
         except yaml.YAMLError as exc:
             raise TrainConfigError(f"{key}: cannot parse value {text!r}: {exc}") from None
         _set_path(tree, key.split("."), value, key)
@@ -299,7 +300,7 @@ def load_train_config(path: str | Path | None = None, overrides: Sequence[str] =
             raise FileNotFoundError(f"training config not found: {path}")
         text = path.read_text()
         try:
-            tree = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+            tree = json.loads(text) if path.suffix == ".json" else load_yaml(text)
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
             raise TrainConfigError(f"{path}: cannot parse: {exc}") from None
         try:

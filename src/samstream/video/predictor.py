@@ -129,6 +129,8 @@ class VideoPredictor:
     def reset_session(self, session: VideoSession) -> None:
         """Forget every object and prompt (the frames and their cache stay)."""
         session.objects.clear()
+        if session.projection_cache is not None:
+            session.projection_cache.clear()
 
     # ------------------------------------------------------------------ validation helpers
     def _check_frame(self, session: VideoSession, frame_idx, what: str = "frame_idx") -> int:
@@ -336,14 +338,21 @@ class VideoPredictor:
             # to like one (e.g. a distractor-resolving memory)
             for t, slot in selection.memories:
                 outs = [(tr.cond.get(t) or hyp.tracked[t]) if slot == 0 else (hyp.tracked.get(t) or tr.cond[t]) for tr, hyp in items]
-                mem = torch.cat([o.maskmem_features for o in outs], dim=0).to(device)
-                memories.append(MemoryInput(features=mem, pos_enc=pos, slot=slot))
+                rows = tuple(o.maskmem_features for o in outs)
+                mem = torch.cat(rows, dim=0).to(device)
+                memories.append(MemoryInput(features=mem, pos_enc=pos, slot=slot, rows=rows))
             for t, offset, from_cond in selection.pointers:
                 outs = [(tr.cond.get(t) or hyp.tracked[t]) if from_cond else (hyp.tracked.get(t) or tr.cond[t]) for tr, hyp in items]
                 pointers.append(PointerInput(pointer=torch.cat([o.obj_ptr for o in outs], dim=0).to(device), offset=offset))
             window = selection.pointer_window
         return self.model.condition_on_memory(
-            image_embed, position, memories, pointers, is_init_cond_frame=is_init, pointer_window=window
+            image_embed,
+            position,
+            memories,
+            pointers,
+            is_init_cond_frame=is_init,
+            pointer_window=window,
+            cache=session.projection_cache,
         )
 
     def _outputs(
@@ -537,6 +546,8 @@ class VideoPredictor:
         (object, hypothesis) pairs with equal selections run as one batch; the strategy then
         decides per object which candidates become the output and the hypotheses kept.
         """
+        if session.projection_cache is not None:
+            session.projection_cache.advance()
         tracks = list(session.objects.values())
         results: list[torch.Tensor | None] = [None] * len(tracks)
         groups: "OrderedDict[MemorySelection, list[tuple[int, int]]]" = OrderedDict()

@@ -11,6 +11,7 @@ from typing import Any, Iterator
 
 import torch
 
+from ..modeling.memory_cache import MemoryProjectionCache
 from ..modeling.sam2 import FrameFeatures
 from .sources import FrameSource
 
@@ -152,6 +153,7 @@ class VideoSession:
     ``frames`` decodes on demand; ``features`` keeps the image features of a few recently
     visited frames; ``maskmem_pos_enc`` [1, C_mem, h, w] is the same for every memory and is
     kept once. In ``streaming`` mode, outputs the memory bank can no longer reach are dropped.
+    ``projection_cache`` keeps the memory-attention keys and values of the memories in use.
     """
 
     frames: FrameSource
@@ -164,6 +166,9 @@ class VideoSession:
     objects: "OrderedDict[int, ObjectTrack]" = field(default_factory=OrderedDict)
     features: "OrderedDict[int, FrameFeatures]" = field(default_factory=OrderedDict)
     maskmem_pos_enc: torch.Tensor | None = None
+    # projected keys and values of the memories in use (samstream.modeling.memory_cache);
+    # None: every frame projects its memories again, as the reference does
+    projection_cache: MemoryProjectionCache | None = field(default_factory=MemoryProjectionCache)
 
     @property
     def num_frames(self) -> int | None:
