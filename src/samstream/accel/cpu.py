@@ -5,7 +5,8 @@ with the same parameters, buffers and state-dict names (gpt-fast ``quantize.py``
 
 - ``nn.Linear`` -> :class:`CpuLinear`: one fused oneDNN call (bias, and the activation when
   an MLP asks for it), with the autocast-dtype weights kept on the layer;
-- :class:`MLP` -> :class:`CpuMLP`: exact GELU / ReLU fused into the linear layers before them;
+- :class:`MLP` -> :class:`CpuMLP`: exact GELU / ReLU fused into the linear layers before them,
+  and the same for the feed-forward block of each memory-attention layer;
 - attention modules -> the chunked CPU attention kernel
   (:func:`samstream.accel.cpu_attention.cpu_scaled_dot_product`); Hiera's attention also
   gets a bfloat16 path for many windows with per-head projections kept on the module;
@@ -29,6 +30,7 @@ from ..modeling.common import MLP
 from ..modeling.hiera import Hiera, MultiScaleAttention, pool_hw
 from ..modeling.image_encoder import FpnNeck
 from ..modeling.mask_decoder import MaskDecoder
+from ..modeling.memory_attention import MemoryAttentionLayer
 from .cpu_attention import cpu_scaled_dot_product
 from .onednn import (
     CastCache,
@@ -136,6 +138,17 @@ class CpuMLP(CpuModule, MLP):
         if self.sigmoid_output:
             x = torch.sigmoid(x)
         return x
+
+
+class CpuMemoryAttentionLayer(CpuModule, MemoryAttentionLayer):
+    """:class:`MemoryAttentionLayer` with its ReLU / GELU fused into the first feed-forward layer."""
+
+    plain_class = MemoryAttentionLayer
+
+    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training or self.activation_name not in ("relu", "gelu") or not isinstance(self.linear1, CpuLinear):
+            return super().feed_forward(x)
+        return self.linear2(self.linear1.forward_fused(x, self.activation_name))
 
 
 class CpuAttention(CpuModule, Attention):
@@ -293,6 +306,7 @@ class CpuFpnNeck(CpuModule, FpnNeck):
 _SWAPS: dict[type[nn.Module], type[nn.Module]] = {
     nn.Linear: CpuLinear,
     MLP: CpuMLP,
+    MemoryAttentionLayer: CpuMemoryAttentionLayer,
     Attention: CpuAttention,
     RoPEAttention: CpuRoPEAttention,
     MultiScaleAttention: CpuMultiScaleAttention,

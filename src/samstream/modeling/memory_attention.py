@@ -28,6 +28,7 @@ class MemoryAttentionLayer(nn.Module):
         self.dropout2 = nn.Dropout(config.dropout)
         self.dropout3 = nn.Dropout(config.dropout)
         self.activation = activation_fn(config.activation)
+        self.activation_name = config.activation
         self.pos_enc_at_attn = config.pos_enc_at_attn
         self.pos_enc_at_cross_attn_queries = config.pos_enc_at_cross_attn_queries
         self.pos_enc_at_cross_attn_keys = config.pos_enc_at_cross_attn_keys
@@ -77,9 +78,11 @@ class MemoryAttentionLayer(nn.Module):
             )
         tgt = tgt + self.dropout2(x)  # [B, HW, C] from here on
 
-        x = self.norm3(tgt)
-        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
-        return tgt + self.dropout3(x)
+        return tgt + self.dropout3(self.feed_forward(self.norm3(tgt)))
+
+    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The feed-forward block [B, HW, C] -> [B, HW, C]."""
+        return self.linear2(self.dropout(self.activation(self.linear1(x))))
 
 
 class MemoryAttention(nn.Module):

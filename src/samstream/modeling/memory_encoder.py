@@ -98,8 +98,12 @@ class MemoryEncoder(nn.Module):
         """pix_feat [B, C, h, w]; mask_for_mem [B, 1, 16h, 16w] (already scaled/sigmoided).
 
         Returns memory features [B, C_mem, h, w] and their position encoding [B, C_mem, h, w].
+        When every row of pix_feat is the same tensor (a stride-0 batch: one frame's features
+        for several objects), its projection is computed once.
         """
         masks = self.mask_downsampler(mask_for_mem)
+        if pix_feat.shape[0] > 1 and pix_feat.stride(0) == 0:
+            pix_feat = pix_feat[:1]
         x = self.pix_feat_proj(pix_feat) + masks
         x = self.out_proj(self.fuser(x))
         return x, self.position_encoding(x).to(x.dtype)
