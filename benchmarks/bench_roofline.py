@@ -44,6 +44,7 @@ A short check: ``--sizes 512 --objects 1 --modes fp32 --frames 3 --amg-points-pe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -121,24 +122,13 @@ def run_video(
     names = list(impls)[::-1] if first % 2 else list(impls)
     with torch.inference_mode(), bench_video.autocast_for(mode), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with counting_flops() if count_flops else _no_counter() as counter:
+        with counting_flops() if count_flops else contextlib.nullcontext() as counter, contextlib.ExitStack() as stack:
             flops = counter.get_total_flops if counter is not None else None
-            meters = {n: ComponentMeter(model_of(impls[n]), COMPONENTS, methods=METHODS, flops=flops) for n in names}
-            for meter in meters.values():
-                meter.__enter__()
-            try:
-                return _lockstep(impls, names, meters, folder, prompts, max_frames, flops)
-            finally:
-                for meter in meters.values():
-                    meter.__exit__(None, None, None)
-
-
-class _no_counter:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc) -> None:
-        return None
+            meters = {
+                n: stack.enter_context(ComponentMeter(model_of(impls[n]), COMPONENTS, methods=METHODS, flops=flops))
+                for n in names
+            }
+            return _lockstep(impls, names, meters, folder, prompts, max_frames, flops)
 
 
 def _lockstep(impls, names, meters, folder, prompts, max_frames, flops) -> dict[str, VideoRun]:
@@ -189,6 +179,7 @@ class Row:
     gflop: float
     attention_share: float  # of the FLOPs
     limit_gflops: float  # the roofline of this FLOP mix on this machine, in this mode
+    calls: float  # outermost calls into the component (per frame / image)
 
     @property
     def gflops(self) -> float:
@@ -230,12 +221,13 @@ def rows_for(
         flops, att = c[n].flops, c[n].attention_flops
         rows.append(
             Row(n, t[n].seconds, flops / 1e9, att / flops if flops else 0.0,
-                roofline_limit(flops, att, matmul_limit, attention_limit))
+                roofline_limit(flops, att, matmul_limit, attention_limit), t[n].calls)
         )
     total_flops, total_att = c["total"].flops, c["total"].attention_flops
     best_seconds = sum(r.gflop / r.limit_gflops for r in rows if r.gflop > 0)
     limit = total_flops / 1e9 / best_seconds if best_seconds > 0 else matmul_limit
-    rows.append(Row("total", t["total"].seconds, total_flops / 1e9, total_att / total_flops if total_flops else 0.0, limit))
+    share = total_att / total_flops if total_flops else 0.0
+    rows.append(Row("total", t["total"].seconds, total_flops / 1e9, share, limit, t["total"].calls))
     return rows
 
 
@@ -249,6 +241,7 @@ def frame_records(run: VideoRun) -> list[dict[str, ComponentStats]]:
             used = used + s
         whole = ComponentStats(frame.seconds, frame.flops, frame.attention_flops, 1)
         record[REST] = whole - used
+        record[REST].calls = 0
         record["total"] = whole
         out.append(record)
     return out
@@ -268,7 +261,7 @@ def run_amg(generator, model: nn.Module, image: np.ndarray, mode: str, *, count_
     """One ``generator.generate(image)`` with a meter on ``model``: (seconds, stats per row, masks)."""
     with torch.inference_mode(), bench_video.autocast_for(mode), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with counting_flops() if count_flops else _no_counter() as counter:
+        with counting_flops() if count_flops else contextlib.nullcontext() as counter:
             flops = counter.get_total_flops if counter is not None else None
             with ComponentMeter(model, AMG_COMPONENTS, methods=METHODS, flops=flops) as meter:
                 start = time.perf_counter()
@@ -282,6 +275,7 @@ def run_amg(generator, model: nn.Module, image: np.ndarray, mode: str, *, count_
         used = used + s
     whole = ComponentStats(seconds, total, core, 1)
     record[REST] = whole - used
+    record[REST].calls = 0
     record["total"] = whole
     return seconds, record, masks
 
@@ -295,7 +289,7 @@ AMG_ROWS = [*AMG_COMPONENTS, REST, "total"]
 def print_rows(title: str, per_impl: dict[str, list[Row]]) -> None:
     print(f"\n{title}")
     header = (
-        f"  {'component':<18}{'impl':<11}{'s':>9}{'GFLOP':>9}{'GFLOP/s':>9}{'att%':>6}{'limit':>8}"
+        f"  {'component':<18}{'impl':<11}{'calls':>6}{'s':>9}{'GFLOP':>9}{'GFLOP/s':>9}{'att%':>6}{'limit':>8}"
         f"{'%limit':>8}{'share':>7}{'ref/ours':>10}"
     )
     print(header)
@@ -311,7 +305,7 @@ def print_rows(title: str, per_impl: dict[str, list[Row]]) -> None:
             frac = f"{100 * r.fraction:.1f}%" if r.gflop > 0 else "-"
             share = f"{100 * r.seconds / whole.seconds:.0f}%" if whole.seconds > 0 else "-"
             print(
-                f"  {name if impl == next(iter(per_impl)) else '':<18}{impl:<11}{r.seconds:>9.3f}{r.gflop:>9.2f}"
+                f"  {name if impl == next(iter(per_impl)) else '':<18}{impl:<11}{r.calls:>6.1f}{r.seconds:>9.3f}{r.gflop:>9.2f}"
                 f"{r.gflops:>9.1f}{100 * r.attention_share:>5.0f}%{r.limit_gflops:>8.1f}{frac:>8}{share:>7}{ratio:>10}"
             )
 
@@ -319,7 +313,7 @@ def print_rows(title: str, per_impl: dict[str, list[Row]]) -> None:
 def print_probe(probe: MachineProbe) -> None:
     cpu = probe.cpu
     print(
-        f"machine: {cpu.model_name}, {cpu.cores} logical CPUs, flags [{' '.join(cpu.flags) or 'none of ' + 'amx/avx512'}], "
+        f"machine: {cpu.model_name}, {cpu.cores} logical CPUs, flags [{' '.join(cpu.flags) or 'none'}], "
         f"torch {torch.__version__} CPU capability {cpu.capability}, {cpu.threads} torch threads"
     )
     for t in probe.matmul.values():
@@ -487,7 +481,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-video", action="store_true", help="skip the video workload")
     parser.add_argument("--amg-points-per-side", type=int, default=16, help="automatic masks grid (0: skip them)")
     parser.add_argument("--amg-points-per-batch", type=int, default=64)
-    parser.add_argument("--amg-thresholds", choices=("default", "zero"), default="zero", help="see bench_amg.py")
+    parser.add_argument(
+        "--amg-thresholds", choices=("default", "zero"), default="zero",
+        help="zero: every proposal reaches NMS and RLE (with random weights the defaults drop nearly all); see bench_amg.py",
+    )
     parser.add_argument("--amg-image", default="astronaut", help="an skimage.data image name")
     parser.add_argument("--amg-size", type=int, default=512, help="its long side in pixels")
     parser.add_argument("--probe-size", type=int, default=4096, help="side of the probe's square matmul")
@@ -511,9 +508,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_reference and not args.with_reference:
         print("reference package `sam2` not importable: samstream only", file=sys.stderr)
 
+    from samstream.presets import preset_config
+
+    sizes = set() if args.no_video else set(args.sizes)
+    if args.amg_points_per_side > 0:
+        sizes.add(preset_config(args.model).image_size)  # automatic masks run at the preset's size
     probe = probe_machine(
         matmul_size=args.probe_size,
-        attention_queries=sorted({(s // 16) ** 2 for s in args.sizes}),
+        attention_queries=sorted({(s // 16) ** 2 for s in sizes}) or [(args.sizes[0] // 16) ** 2],
         dtypes=tuple(modes),
         repeats=args.probe_repeats,
     )
