@@ -39,6 +39,9 @@ samstream's sources on the path::
         --sizes 512,1024 --objects 1,3,8 --modes fp32,bf16 --frames 12 --threads 2 --json roofline.json
 
 A short check: ``--sizes 512 --objects 1 --modes fp32 --frames 3 --amg-points-per-side 4``.
+Every configuration runs each implementation three times over the clip (a counting pass and
+two timed modes), so on a 2-core CPU the full grid takes hours, most of it at 1024 px with 8
+objects (memory attention grows with the square of the token count): run ``--sizes 512`` first.
 """
 
 from __future__ import annotations
@@ -320,18 +323,23 @@ def print_probe(probe: MachineProbe) -> None:
         print(f"  limit matmul    {t.dtype}: {t.gflops:7.1f} GFLOP/s  ({t.shape}, best {t.seconds:.3f} s)")
     for t in probe.attention.values():
         print(f"  limit attention {t.dtype}: {t.gflops:7.1f} GFLOP/s  (SDPA 1 head, {t.shape}, best {t.seconds:.3f} s)")
+    print(
+        "each row's limit: its attention-core FLOPs (att%) at the attention limit, the rest at the matmul limit, "
+        "both of the row's mode (fp32 limits for fp32, bf16 limits under autocast)"
+    )
 
 
 # --------------------------------------------------------------------------- main
 
 
-def _ints(text: str, flag: str) -> list[int]:
+def _ints(parser: argparse.ArgumentParser, text: str, flag: str) -> list[int]:
+    """Comma-separated positive integers, or a usage error (exit code 2) naming ``flag``."""
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise SystemExit(f"{flag}: expected comma-separated integers, got {text!r}") from None
+        parser.error(f"{flag}: expected comma-separated integers, got {text!r}")
     if not values or min(values) < 1:
-        raise SystemExit(f"{flag}: expected positive integers, got {text!r}")
+        parser.error(f"{flag}: expected positive integers, got {text!r}")
     return values
 
 
@@ -498,8 +506,8 @@ def main(argv: list[str] | None = None) -> int:
     for m in modes:
         if m not in ("fp32", "bf16"):
             parser.error(f"--modes: unknown mode {m!r} (expected fp32 or bf16)")
-    args.sizes = _ints(args.sizes, "--sizes")
-    args.objects = _ints(args.objects, "--objects")
+    args.sizes = _ints(parser, args.sizes, "--sizes")
+    args.objects = _ints(parser, args.objects, "--objects")
     if any(s % 16 for s in args.sizes):
         parser.error(f"--sizes must be multiples of 16, got {args.sizes}")
     if args.frames < 2:

@@ -211,3 +211,20 @@ def test_roofline_limit_of_a_mix(roofline):
     assert roofline.roofline_limit(100.0, 100.0, 150.0, 50.0) == pytest.approx(50.0)
     # half the FLOPs at each limit: 100 / (50/150 + 50/50)
     assert roofline.roofline_limit(100.0, 50.0, 150.0, 50.0) == pytest.approx(100.0 / (50 / 150 + 1.0))
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["--sizes", "500"], "--sizes"),  # not a multiple of 16
+        (["--objects", "1,x"], "--objects"),
+        (["--objects", "0"], "--objects"),
+        (["--modes", "fp16"], "--modes"),
+        (["--frames", "1"], "--frames"),
+    ],
+)
+def test_bad_grid_arguments_are_usage_errors(bench, capsys, argv, flag):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(argv)
+    assert exit_info.value.code == 2
+    assert flag in capsys.readouterr().err
