@@ -86,6 +86,30 @@ def test_cpu_attention_and_onednn_linear_are_counted(roofline):
     assert counter.get_total_flops() == 2 * 4 * 5 * 12 * 16
 
 
+@pytest.mark.parametrize(
+    "shape, autocast",
+    [
+        ((1, 1, 2048, 2048, 16), False),  # few large heads in float32: oneDNN products, one head at a time
+        ((4, 2, 64, 64, 16), True),  # many windows under bfloat16: batched products head by head
+        ((2, 2, 8, 8, 16), False),  # small: the fused PyTorch op
+    ],
+)
+def test_backend_attention_counts_as_sdpa(roofline, shape, autocast):
+    """Whatever path samstream's CPU attention kernel takes, its FLOPs are those of SDPA."""
+    from samstream.accel.cpu_attention import cpu_scaled_dot_product
+    from samstream.accel.onednn import probe_onednn
+
+    b, h, nq, nk, d = shape
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(b, h, n, d, generator=gen) for n in (nq, nk, nk))
+    kernels = probe_onednn()  # (it runs a small linear layer of its own)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        with roofline.counting_flops() as counter:
+            out = cpu_scaled_dot_product(kernels, q, k, v)
+    assert out.shape == (b, h, nq, d)
+    assert counter.get_total_flops() == 4 * b * h * nq * nk * d
+
+
 def test_meter_charges_the_outermost_component_and_restores_methods(roofline):
     class Inner(nn.Module):
         def __init__(self):
