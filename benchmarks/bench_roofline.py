@@ -11,8 +11,10 @@ In one run:
 2. the video workload of ``bench_video.py`` (its clip, seeded random weights and prompts,
    imported from it): the real architecture at each ``--sizes`` image size, objects prompted on
    frame 0, then ``propagate_in_video``. Per component (image encoder, memory attention,
-   prompt encoder + mask decoder, memory encoder, and "post-processing": the rest of the
-   frame, upscaling to video size, object pointers, bookkeeping) the time per frame, from
+   prompt encoder + mask decoder, memory encoder, frame loading where it happens per frame
+   (samstream decodes frames on demand, the reference all of them in ``init_state``), and
+   "post-processing": the rest of the frame, upscaling to video size, object pointers,
+   bookkeeping) the time per frame, from
    forward pre/post hooks, and the FLOPs per frame, from ``FlopCounterMode`` (attention and
    oneDNN's linear op included), in a separate counting pass of the same frames;
 3. per component: seconds, GFLOP, achieved GFLOP/s and the fraction of the limit. Every row's
@@ -74,17 +76,21 @@ from roofline import (  # noqa: E402
 
 #: component -> module paths, for the SAM 2 model of samstream and of the reference alike
 #: (conv_s0/conv_s1 project the image encoder's high-resolution features: image work)
-COMPONENTS = {
+MODEL_COMPONENTS = {
     "image encoder": ("image_encoder", "sam_mask_decoder.conv_s0", "sam_mask_decoder.conv_s1"),
     "memory attention": ("memory_attention",),
     "decoder": ("sam_prompt_encoder", "sam_mask_decoder"),
     "memory encoder": ("memory_encoder",),
 }
+#: video adds decoding + resizing a frame where it happens per frame: samstream's session
+#: reads frames on demand (``session.frames.get``); the reference decodes all frames in
+#: ``init_state``, which is set-up time, not frame time
+COMPONENTS = {**MODEL_COMPONENTS, "frame loading": ()}
 #: decoder work called outside forward (samstream: the per-image part of the mask decoder)
 METHODS = {"decoder": ("sam_mask_decoder.image_context",)}
 #: the rest of a frame or an image: what no component accounts for
 REST = "post-processing"
-AMG_COMPONENTS = {k: COMPONENTS[k] for k in ("image encoder", "decoder")}
+AMG_COMPONENTS = {k: MODEL_COMPONENTS[k] for k in ("image encoder", "decoder")}
 
 
 def model_of(predictor) -> nn.Module:
@@ -143,6 +149,9 @@ def _lockstep(impls, names, meters, folder, prompts, max_frames, flops) -> dict[
         for obj_id, prompt in enumerate(prompts, start=1):
             impls[name].add_new_points_or_box(state, frame_idx=0, obj_id=obj_id, **prompt)
         setup[name] = time.perf_counter() - start
+        source = getattr(state, "frames", None)  # samstream's session; the reference's state is a dict
+        if callable(getattr(source, "get", None)):
+            meters[name].watch(source, "get", "frame loading")
         iters[name] = bench_video._propagate(impls[name], state, max_frames)
     frames: dict[str, list[Frame]] = {n: [] for n in names}
     logits: dict[str, list[np.ndarray]] = {n: [] for n in names}
@@ -304,12 +313,13 @@ def print_rows(title: str, per_impl: dict[str, list[Row]]) -> None:
             ratio = ""
             if impl == "reference" and "samstream" in per_impl:
                 ours = per_impl["samstream"][i].seconds
-                ratio = f"{r.seconds / ours:.2f}x" if ours > 0 else "-"
-            frac = f"{100 * r.fraction:.1f}%" if r.gflop > 0 else "-"
+                ratio = f"{r.seconds / ours:.2f}x" if ours > 0 and r.seconds > 0 else "-"
+            frac = f"{100 * r.fraction:.1f}%" if r.gflop > 0 and r.seconds > 0 else "-"
+            rate = f"{r.gflops:.1f}" if r.seconds > 0 else "-"
             share = f"{100 * r.seconds / whole.seconds:.0f}%" if whole.seconds > 0 else "-"
             print(
                 f"  {name if impl == next(iter(per_impl)) else '':<18}{impl:<11}{r.calls:>6.1f}{r.seconds:>9.3f}{r.gflop:>9.2f}"
-                f"{r.gflops:>9.1f}{100 * r.attention_share:>5.0f}%{r.limit_gflops:>8.1f}{frac:>8}{share:>7}{ratio:>10}"
+                f"{rate:>9}{100 * r.attention_share:>5.0f}%{r.limit_gflops:>8.1f}{frac:>8}{share:>7}{ratio:>10}"
             )
 
 

@@ -24,6 +24,7 @@ import os
 import platform
 import re
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping, Sequence
@@ -261,11 +262,13 @@ class ComponentMeter:
     """Times (and with ``flops``, counts the FLOPs of) named components of ``model``.
 
     ``components``: name -> module paths (``"image_encoder"``, ``"sam_mask_decoder.conv_s0"``);
-    every module in a path's subtree belongs to it, a longer path wins over a shorter one.
-    ``methods``: name -> ``"path.method"`` entries, methods called outside ``forward`` (wrapped
-    on the instance while attached). A call is charged to the component of the outermost hooked
-    module or method open at the time, so nothing is counted twice. ``flops``: the running FLOP
-    total of an active counter (``counter.get_total_flops``), or None to time only.
+    every module in a path's subtree belongs to it, a longer path wins over a shorter one (a
+    component may have no paths and only methods). ``methods``: name -> ``"path.method"``
+    entries, methods called outside ``forward`` (wrapped on the instance while attached); more
+    objects' methods can be added with :meth:`watch`. A call is charged to the component of the
+    outermost hooked module or method open at the time, so nothing is counted twice; calls
+    from other threads than the one that attached the meter are not counted. ``flops``: the
+    running FLOP total of an active counter (``counter.get_total_flops``), or None to time only.
 
     Use as a context manager (hooks attached inside), and read :meth:`totals` at any time.
     """
@@ -285,6 +288,7 @@ class ComponentMeter:
         self._acc = _Accounting(stats={name: ComponentStats() for name in self.components})
         self._handles: list = []
         self._wrapped: list[tuple[object, str]] = []
+        self._thread: int | None = None  # the thread that attached the meter
 
     # ------------------------------------------------------------------ what belongs where
 
@@ -356,26 +360,45 @@ class ComponentMeter:
             if acc.lin_depth == 0:
                 acc.linear_in_attention += self._total_flops() - acc.lin_start
 
-    def _hook(self, module: nn.Module, enter: Callable[[], None], leave: Callable[[], None]) -> None:
-        self._handles.append(module.register_forward_pre_hook(lambda *_: enter()))
-        self._handles.append(module.register_forward_hook(lambda *_: leave(), always_call=True))
+    def _ours(self) -> bool:
+        return threading.get_ident() == self._thread
 
-    def _wrap(self, obj: object, name: str, group: str) -> None:
-        if name in vars(obj):
-            raise RuntimeError(f"{type(obj).__name__}.{name} is already set on the instance")
-        original = getattr(obj, name)
+    def _hook(self, module: nn.Module, enter: Callable[[], None], leave: Callable[[], None]) -> None:
+        def pre(*_) -> None:
+            if self._ours():
+                enter()
+
+        def post(*_) -> None:
+            if self._ours():
+                leave()
+
+        self._handles.append(module.register_forward_pre_hook(pre))
+        self._handles.append(module.register_forward_hook(post, always_call=True))
+
+    def watch(self, obj: object, method: str, component: str) -> None:
+        """Charge calls of ``obj.method`` to ``component`` until the meter is detached."""
+        if self._thread is None:
+            raise RuntimeError("watch() needs the meter attached (inside its with-block)")
+        if component not in self.components:
+            raise KeyError(f"component must be one of {list(self.components)}, got {component!r}")
+        if method in vars(obj):
+            raise RuntimeError(f"{type(obj).__name__}.{method} is already set on the instance")
+        original = getattr(obj, method)
 
         def timed(*args, **kwargs):
-            self._enter(group)
+            if not self._ours():
+                return original(*args, **kwargs)
+            self._enter(component)
             try:
                 return original(*args, **kwargs)
             finally:
                 self._exit()
 
-        setattr(obj, name, timed)
-        self._wrapped.append((obj, name))
+        setattr(obj, method, timed)
+        self._wrapped.append((obj, method))
 
     def __enter__(self) -> "ComponentMeter":
+        self._thread = threading.get_ident()
         modules = dict(self.model.named_modules())
         for path, group in self.assignment().items():
             self._hook(modules[path], lambda g=group: self._enter(g), self._exit)
@@ -383,7 +406,7 @@ class ComponentMeter:
             for entry in entries:
                 path, _, method = entry.rpartition(".")
                 if path in modules and hasattr(modules[path], method):
-                    self._wrap(modules[path], method, group)
+                    self.watch(modules[path], method, group)
         if self.flops is not None:
             for module in modules.values():
                 if is_attention(module):
@@ -399,6 +422,7 @@ class ComponentMeter:
         for obj, name in self._wrapped:
             delattr(obj, name)
         self._wrapped.clear()
+        self._thread = None
 
     @property
     def attention_core_flops(self) -> int:

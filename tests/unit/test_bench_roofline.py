@@ -138,9 +138,16 @@ def test_meter_charges_the_outermost_component_and_restores_methods(roofline):
         model.a(model.b.lin(x))  # b.lin belongs to B (subtree), called on its own
         model.b.extra(x)
         assert "extra" in vars(model.b)
+        import threading
+
+        worker = threading.Thread(target=lambda: (model(x), model.b.extra(x)))  # another thread: not counted
+        worker.start()
+        worker.join()
     totals = meter.totals()
     assert totals["A"].calls == 2 and totals["B"].calls == 3
     assert "extra" not in vars(model.b) and not model.b._forward_pre_hooks and not model.a._forward_hooks
+    with pytest.raises(RuntimeError, match="attached"):
+        meter.watch(model.b, "extra", "B")
 
     # a component calling another component's module: charged once, to the outer one
     class Calls(nn.Module):
@@ -168,9 +175,10 @@ def test_video_components_add_up_on_the_tiny_model(bench, tiny_video):
     counted = bench.run_video({"samstream": predictor}, folder, _prompts(bench), "fp32", count_flops=True)["samstream"]
     assert len(counted.frames) == 2  # the 3-frame clip less the prompted frame's yield
     for record in bench.frame_records(counted):
-        for name in bench.COMPONENTS:
+        for name in bench.MODEL_COMPONENTS:
             assert record[name].flops > 0, name
             assert record[name].calls >= 1 and record[name].seconds > 0, name
+        assert record["frame loading"].calls == 1 and record["frame loading"].seconds > 0  # one new frame
         parts = sum(record[name].flops for name in bench.COMPONENTS)
         assert parts + record[bench.REST].flops == record["total"].flops
         assert 0 <= record[bench.REST].flops <= 0.05 * record["total"].flops  # the rest is not matrix work
@@ -204,7 +212,7 @@ def test_counted_flops_are_the_plain_models(bench, tiny_video):
     finally:
         apply_cpu_backend(predictor.model)
     for a, b in zip(fast, plain):
-        for name in bench.COMPONENTS:
+        for name in bench.MODEL_COMPONENTS:
             assert a[name].attention_flops == b[name].attention_flops, name
             if name == "image encoder":
                 # the plain neck merges its lateral and projection weights (a small matmul) on
