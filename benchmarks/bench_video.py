@@ -174,20 +174,29 @@ def prompts_for(width: int, height: int, count: int) -> list[dict]:
 # --------------------------------------------------------------------------- models
 
 
-def build_ours(preset: str, seed: int, fill_hole_area: int):
-    from samstream.compat import build_sam2_video_predictor
+def build_ours(preset: str, seed: int, fill_hole_area: int, image_size: int | None = None):
+    """samstream's compat video predictor, seeded random weights; ``image_size`` overrides the preset's."""
+    from dataclasses import replace
 
+    from samstream.compat import build_sam2_video_predictor
+    from samstream.presets import preset_config
+
+    config = preset if image_size is None else replace(preset_config(preset), image_size=image_size)
     torch.manual_seed(seed)  # the initialisation too, not only the perturbation: same weights every run
-    predictor = build_sam2_video_predictor(preset, None, device="cpu", fill_hole_area=fill_hole_area)
+    predictor = build_sam2_video_predictor(config, None, device="cpu", fill_hole_area=fill_hole_area)
     perturb_(predictor.model, seed)
     predictor.model.eval()
     return predictor
 
 
-def build_reference(preset: str, state_dict: dict, fill_hole_area: int):
+def build_reference(preset: str, state_dict: dict, fill_hole_area: int, image_size: int | None = None):
+    """The reference video predictor with ``state_dict``; ``image_size`` overrides the config's."""
     from sam2.build_sam import build_sam2_video_predictor
 
-    predictor = build_sam2_video_predictor(reference_config_name(preset), None, device="cpu")
+    overrides = [] if image_size is None else [f"++model.image_size={image_size}"]
+    predictor = build_sam2_video_predictor(
+        reference_config_name(preset), None, device="cpu", hydra_overrides_extra=overrides
+    )
     predictor.load_state_dict(state_dict, strict=True)
     predictor.fill_hole_area = fill_hole_area
     return predictor.eval()
