@@ -73,7 +73,7 @@ def machine() -> dict:
         "flags": [f for f in wanted if f in flags],
         "torch": torch.__version__,
         "int8_engine": probe_int8().engine,
-        "load_avg": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "load_avg": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -230,7 +230,7 @@ def print_table(results: dict, modes: list[str]) -> None:
     m = results["machine"]
     print(
         f"machine: {m['cpu']}, {m['cores']} cores, {m['threads']} threads, flags {','.join(m['flags']) or '-'}, "
-        f"int8 engine {m['int8_engine']}, torch {m['torch']}, load avg {m['load_avg']:.2f}"
+        f"int8 engine {m['int8_engine']}, torch {m['torch']}, load avg {m['load_avg']}"
     )
     cols = [f"{mode} s" for mode in modes] + [f"{mode} speed" for mode in modes if mode != "fp32"]
     cols += [f"{mode} agree" for mode in modes if mode != "fp32"]
