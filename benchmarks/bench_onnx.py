@@ -10,6 +10,12 @@ photograph. Video: 2 objects (a click and a box) propagated over ``--frames`` fr
 fixture's clip (320x136), seconds per frame. Agreement: the fraction of pixels with the same
 mask decision, and the IoU of the masks. Run on an idle machine for absolute times; the machine
 is named in the output.
+
+J&F (``--jf-videos N``, default 3; 0 skips it): the bundled ``samstream-synthetic`` model
+(trained weights) exported to float32 and int8 (into ``--export-dir``/bundled_*), tracking
+``N`` held-out synthetic clips of ``--jf-frames`` frames with one click per object, scored by
+``bench_synthetic.video_scores`` (the evaluator's J and F) for ONNX Runtime float32 and int8,
+next to PyTorch float32 and PyTorch int8 (``build_model(..., quantize="int8")``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -88,8 +95,24 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--export-dir", type=Path, default=None)
+    parser.add_argument("--jf-videos", type=int, default=3, help="held-out synthetic clips for J&F (0: skip)")
+    parser.add_argument("--jf-frames", type=int, default=12)
+    parser.add_argument("--no-speed", action="store_true", help="skip the parity-fixture speed and agreement part")
     args = parser.parse_args()
 
+    import torch
+
+    torch.set_num_threads(args.threads)
+    root = args.export_dir or Path(tempfile.mkdtemp(prefix="bench_onnx_"))
+    if not args.no_speed:
+        parity_speed(root, args.frames, args.repeats, args.threads)
+    if args.jf_videos > 0:
+        bundled_jf(root, args.jf_videos, args.jf_frames, args.threads)
+
+
+def parity_speed(root: Path, frames: int, repeats: int, threads: int) -> None:
+    """The parity-fixture model through PyTorch, ONNX Runtime float32 and int8 (exports made
+    under ``root`` once): image and video times, sizes and agreement, printed."""
     import torch
     from PIL import Image
 
@@ -99,8 +122,6 @@ def main() -> None:
     from samstream.onnx import OnnxImagePredictor, OnnxModel, OnnxVideoPredictor
     from samstream.video.predictor import VideoPredictor
 
-    torch.set_num_threads(args.threads)
-    root = args.export_dir or Path(tempfile.mkdtemp(prefix="bench_onnx_"))
     fp32_dir, int8_dir = root / "fp32", root / "int8"
     if not (fp32_dir / "manifest.json").is_file():
         start = time.perf_counter()
@@ -117,16 +138,16 @@ def main() -> None:
         "pytorch": (SAM2ImagePredictor(image_model), VideoPredictor(video_model)),
     }
     for name, folder in (("onnx fp32", fp32_dir), ("onnx int8", int8_dir)):
-        model = OnnxModel(folder, num_threads=args.threads)
+        model = OnnxModel(folder, num_threads=threads)
         engines[name] = (OnnxImagePredictor(model), OnnxVideoPredictor(model))
 
-    print(f"machine: {_cpu_name()}, {os.cpu_count()} cores, {args.threads} thread(s); "
-          f"torch {torch.__version__}; model: parity fixture (256 px); image 512x512; video {args.frames} frames 320x136, 2 objects")
+    print(f"machine: {_cpu_name()}, {os.cpu_count()} cores, {threads} thread(s); "
+          f"torch {torch.__version__}; model: parity fixture (256 px); image 512x512; video {frames} frames 320x136, 2 objects")
     results = {}
     for name, (img_pred, vid_pred) in engines.items():
-        t_img, img_out = _median_time(_image_run(img_pred, image), args.repeats)
-        t_vid, vid_out = _median_time(_video_run(vid_pred, video, args.frames), args.repeats)
-        results[name] = (t_img, img_out, t_vid / args.frames, vid_out)
+        t_img, img_out = _median_time(_image_run(img_pred, image), repeats)
+        t_vid, vid_out = _median_time(_video_run(vid_pred, video, frames), repeats)
+        results[name] = (t_img, img_out, t_vid / frames, vid_out)
 
     base_img, base_vid = results["pytorch"][0], results["pytorch"][2]
     print(f"{'engine':<10} {'image s':>8} {'x':>6} {'video s/frame':>14} {'x':>6}  size MiB")
@@ -144,6 +165,49 @@ def main() -> None:
 
     compare("pytorch", "onnx fp32")
     compare("onnx fp32", "onnx int8")
+
+
+def bundled_jf(root: Path, videos: int, frames: int, threads: int) -> dict[str, dict]:
+    """J&F of samstream-synthetic on held-out synthetic clips: PyTorch float32 and int8, ONNX
+    Runtime float32 and int8 (exports made under ``root`` once). Printed; returned by engine."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_synthetic
+
+    from samstream.build import build_model
+    from samstream.export.onnx import export_onnx, quantize_export
+    from samstream.onnx import OnnxModel, OnnxVideoPredictor
+    from samstream.training.synthetic import SyntheticVideoConfig, make_video
+    from samstream.video.predictor import VideoPredictor
+
+    fp32_dir, int8_dir = root / "bundled_fp32", root / "bundled_int8"
+    if not (fp32_dir / "manifest.json").is_file():
+        export_onnx(build_model("samstream-synthetic", for_video=True, accel=None), fp32_dir)
+    if not (int8_dir / "manifest.json").is_file():
+        quantize_export(fp32_dir, int8_dir)
+    clips = [make_video(bench_synthetic.HELD_OUT + i, SyntheticVideoConfig(num_frames=frames)) for i in range(videos)]
+    engines = {
+        "pytorch fp32": lambda: VideoPredictor(build_model("samstream-synthetic", for_video=True)),
+        "pytorch int8": lambda: VideoPredictor(build_model("samstream-synthetic", for_video=True, quantize="int8")),
+        "onnx fp32": lambda: OnnxVideoPredictor(OnnxModel(fp32_dir, num_threads=threads)),
+        "onnx int8": lambda: OnnxVideoPredictor(OnnxModel(int8_dir, num_threads=threads)),
+    }
+    scores = {}
+    print(
+        f"machine: {_cpu_name()}, {os.cpu_count()} cores, {threads} thread(s); samstream-synthetic (256 px), "
+        f"{videos} held-out synthetic clips of {frames} frames, one click per object:"
+    )
+    for name, make in engines.items():
+        predictor = make()
+        start = time.perf_counter()
+        scores[name] = bench_synthetic.video_scores(None, clips, predictor=predictor)
+        s = scores[name]
+        print(
+            f"  {name:<13} J&F {100 * s['J&F']:.2f} (J {100 * s['J']:.2f}, F {100 * s['F']:.2f}), "
+            f"{s['objects']} objects, {time.perf_counter() - start:.1f} s"
+        )
+    for a, b in (("pytorch fp32", "onnx fp32"), ("onnx fp32", "onnx int8"), ("pytorch fp32", "pytorch int8")):
+        print(f"  {b} - {a}: {100 * (scores[b]['J&F'] - scores[a]['J&F']):+.2f} J&F points")
+    return scores
 
 
 if __name__ == "__main__":

@@ -42,9 +42,13 @@ def deepest_point(mask: np.ndarray) -> list[float]:
     return [float(x), float(y)]
 
 
-def video_scores(model, clips) -> dict[str, float]:
-    """J, F, J&F over (video, object) pairs, and J&F on the frames after re-entry."""
-    predictor = VideoPredictor(model)
+def video_scores(model, clips, *, predictor=None) -> dict[str, float]:
+    """J, F, J&F over (video, object) pairs, and J&F on the frames after re-entry.
+
+    ``predictor``: a video predictor with samstream's session methods (``open_session``,
+    ``add_prompt``, ``propagate``), e.g. ``samstream.onnx.OnnxVideoPredictor``; by default
+    ``VideoPredictor(model)``."""
+    predictor = VideoPredictor(model) if predictor is None else predictor
     per_object, reentry = [], []
     for clip in clips:
         session = predictor.open_session(clip.frames)
@@ -57,7 +61,8 @@ def video_scores(model, clips) -> dict[str, float]:
             continue
         pred = np.zeros((clip.masks.shape[0], len(ids)) + clip.masks.shape[2:], dtype=bool)
         for result in predictor.propagate(session, progress=False):
-            pred[result.frame_idx] = result.binary_masks().cpu().numpy()
+            masks = result.binary_masks()  # a tensor, or an array from the ONNX runtime
+            pred[result.frame_idx] = masks.cpu().numpy() if isinstance(masks, torch.Tensor) else masks
         gt = clip.masks[:, ids]
         inner = slice(1, gt.shape[0] - 1)
         j = jaccard(gt[inner].transpose(1, 0, 2, 3), pred[inner].transpose(1, 0, 2, 3))  # [N, T-2]

@@ -11,6 +11,7 @@ import torch
 
 from .accel.compile import compile_model
 from .accel.cpu import apply_cpu_backend
+from .accel.int8 import quantize_int8
 from .checkpoint import load_weights
 from .config import MaskDecoderExtraConfig, SAM2Config, VideoOptions, load_config
 from .modeling.sam2 import SAM2Model
@@ -55,6 +56,8 @@ def resolve_config(model: str | Path | SAM2Config) -> tuple[SAM2Config, VideoOpt
 
 Accel = Literal["auto", "cpu"] | None
 ACCEL_CHOICES = ("auto", "cpu", None)
+Quantize = Literal["int8"] | None
+QUANTIZE_CHOICES = ("int8", None)
 
 
 def fast_cpu_from_env() -> bool:
@@ -77,6 +80,14 @@ def resolve_accel(accel: Accel, device: torch.device) -> str | None:
     return accel
 
 
+def check_quantize(quantize: Quantize, device: torch.device) -> None:
+    """``quantize`` is one of QUANTIZE_CHOICES, and "int8" asks for a CPU device."""
+    if quantize not in QUANTIZE_CHOICES:
+        raise ValueError(f"quantize must be one of {QUANTIZE_CHOICES}, got {quantize!r}")
+    if quantize == "int8" and device.type != "cpu":
+        raise ValueError(f"quantize='int8' runs on the CPU only, got device={str(device)!r}")
+
+
 def build_model(
     model: str | Path | SAM2Config,
     checkpoint: str | Path | None = None,
@@ -86,6 +97,7 @@ def build_model(
     for_video: bool = False,
     download: bool = False,
     accel: Accel = "auto",
+    quantize: Quantize = None,
 ) -> SAM2Model:
     """Build a SAM 2 model in eval mode.
 
@@ -98,11 +110,14 @@ def build_model(
 
     ``accel``: "auto" (the CPU inference backend of :mod:`samstream.accel.cpu` when
     ``device`` is a CPU, see :func:`resolve_accel`), "cpu" (that backend), or None (plain
-    PyTorch modules, e.g. for training or export; same results). With
+    PyTorch modules, e.g. for training or export; same results). ``quantize="int8"``: int8
+    linear layers for CPU inference (:func:`samstream.accel.quantize_int8`; approximate
+    results, CPU devices only; the weights and the state dict stay float). With
     ``config.compile_image_encoder`` the image encoder is compiled (:func:`samstream.accel.compile_model`).
     """
     device = torch.device(device)
     backend = resolve_accel(accel, device)
+    check_quantize(quantize, device)
     config, _ = resolve_config(model)
     if apply_postprocessing:
         config = postprocessing_config(config, for_video=for_video)
@@ -119,6 +134,8 @@ def build_model(
     net = net.to(device).eval()
     if backend == "cpu":
         apply_cpu_backend(net)
+    if quantize == "int8":
+        quantize_int8(net)
     if config.compile_image_encoder:
         compile_model(net, parts=("image_encoder",))
     return net

@@ -266,6 +266,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--bf16", action="store_true", help="run under torch.autocast with bfloat16 (faster on AMX CPUs and GPUs)"
     )
+    group.add_argument(
+        "--int8",
+        action="store_true",
+        help="int8 linear layers (dynamic quantization, CPU only): faster, approximate masks",
+    )
 
 
 def load_model_from_args(
@@ -273,13 +278,15 @@ def load_model_from_args(
 ):
     """Build the model the flags ask for; errors become :class:`CliError`. Without
     ``apply_postprocessing`` the model keeps its config as written (no inference-time extras);
-    ``accel`` goes to :func:`samstream.build.build_model` (None: the plain modules, for export)."""
+    ``accel`` goes to :func:`samstream.build.build_model` (None: the plain modules, for export);
+    ``--int8`` asks it for int8 linear layers."""
     from ..build import build_model
     from ..checkpoint import CheckpointError
     from ..config import ConfigError
     from ..download import CheckpointNotAvailableError, resolve_checkpoint
 
     device = device_from_args(args)
+    quantize = "int8" if getattr(args, "int8", False) else None
     try:
         if args.config is not None:
             if args.checkpoint is None:
@@ -291,10 +298,17 @@ def load_model_from_args(
                 for_video=for_video,
                 apply_postprocessing=apply_postprocessing,
                 accel=accel,
+                quantize=quantize,
             )
         checkpoint = resolve_checkpoint(args.model, args.checkpoint)
         return build_model(
-            args.model, checkpoint, device=device, for_video=for_video, apply_postprocessing=apply_postprocessing, accel=accel
+            args.model,
+            checkpoint,
+            device=device,
+            for_video=for_video,
+            apply_postprocessing=apply_postprocessing,
+            accel=accel,
+            quantize=quantize,
         )
     except CheckpointNotAvailableError as exc:
         raise CliError(str(exc), EXIT_NO_WEIGHTS) from None
@@ -303,7 +317,10 @@ def load_model_from_args(
 
 
 def device_from_args(args: argparse.Namespace):
-    """``--device`` checked against this machine (:func:`check_device`); CliError otherwise."""
+    """``--device`` checked against this machine (:func:`check_device`) and against ``--int8``
+    (CPU only); CliError otherwise."""
+    if getattr(args, "int8", False) and str(args.device).strip() != "cpu":
+        raise CliError(f"--int8 runs on the CPU only, got --device {args.device}")
     try:
         return check_device(args.device, name="--device")
     except ValueError as exc:

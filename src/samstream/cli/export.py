@@ -47,6 +47,8 @@ def run_onnx(args: argparse.Namespace) -> int:
         raise CliError(f"--opset must be >= 17, got {args.opset}")
     if args.bf16:
         raise CliError("--bf16 does not apply to export (the graphs are float32; see --quantize)")
+    if args.int8:
+        raise CliError("--int8 does not apply to export (use --quantize int8 for int8 graphs)")
     if str(args.device) != "cpu":
         raise CliError(f"--device {args.device}: export runs on cpu")
     try:

@@ -85,6 +85,8 @@ def model_spec_from_args(args: argparse.Namespace):
     from ..eval.runner import ModelSpec
     from ..download import CheckpointNotAvailableError, resolve_checkpoint
 
+    if args.int8 and str(args.device).strip() != "cpu":
+        raise CliError(f"--int8 runs on the CPU only, got --device {args.device}")
     if str(args.device).startswith("cuda") and not torch.cuda.is_available():
         raise CliError(f"--device {args.device}: CUDA is not available on this machine")
     try:
@@ -102,7 +104,12 @@ def model_spec_from_args(args: argparse.Namespace):
     if not Path(checkpoint).is_file():
         raise CliError(f"--checkpoint {checkpoint}: file not found")
     return ModelSpec(
-        model=model, checkpoint=Path(checkpoint), device=args.device, bf16=args.bf16, apply_postprocessing=args.apply_postprocessing
+        model=model,
+        checkpoint=Path(checkpoint),
+        device=args.device,
+        bf16=args.bf16,
+        int8=args.int8,
+        apply_postprocessing=args.apply_postprocessing,
     )
 
 

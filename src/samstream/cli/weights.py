@@ -73,6 +73,8 @@ def run_export(args: argparse.Namespace) -> int:
 
     if args.out.exists() and not args.out.is_dir():
         raise CliError(f"--out {args.out}: exists and is a file, not a folder")
+    if args.int8:
+        raise CliError("--int8 does not apply to weights export (the weights are written in float32)")
     model = load_model_from_args(args, apply_postprocessing=False)
     weights = save_official_checkpoint(args.out, model, model.config)
     print(f"wrote {weights} and {weights.with_suffix('.yaml')}")

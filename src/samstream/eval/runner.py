@@ -65,6 +65,7 @@ class ModelSpec:
     checkpoint: Path | None = None
     device: str = "cpu"
     bf16: bool = False
+    int8: bool = False  # int8 linear layers (CPU only, samstream.accel.quantize_int8)
     apply_postprocessing: bool = False  # the reference evaluates without hole filling
     threads: int | None = None
 
@@ -81,6 +82,7 @@ class ModelSpec:
             device=self.device,
             apply_postprocessing=self.apply_postprocessing,
             for_video=True,
+            quantize="int8" if self.int8 else None,
         )
 
     def autocast(self):
