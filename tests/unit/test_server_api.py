@@ -283,6 +283,24 @@ def test_propagation_streams_the_predictors_masks(client, model):
     assert all(p["kind"] in ("vanished", "score_drop", "area_jump") for p in problems)
 
 
+def test_serve_memory_strategy_tracks_with_it(make_client, model):
+    client = make_client(memory="multipath")
+    assert client.get("/v1/info").json()["memory"] == "multipath"
+    sid = example_session(client)
+    client.post(f"/v1/sessions/{sid}/prompts", json={"frame_index": 0, "obj_id": 1, "points": [CLICK], "point_labels": [1]})
+    events = read_stream(client, sid, {"propagation_direction": "forward", "max_frame_num_to_track": 5})
+    frames = events[:-1]
+    assert [e["frame_index"] for e in frames] == list(range(6))
+
+    predictor = VideoPredictor(model, memory="multipath")
+    session = predictor.open_session(str(example_video()))
+    predictor.add_prompt(session, 0, 1, points=[CLICK], labels=[1])
+    for event, result in zip(frames, predictor.propagate(session, max_frames=5, progress=False)):
+        got = decode(event["objects"][0]["mask"])
+        np.testing.assert_array_equal(got, result.binary_masks().numpy()[0], err_msg=f"frame {result.frame_idx}")
+    assert make_client().get("/v1/info").json()["memory"] == "default"
+
+
 @pytest.mark.parametrize(
     "body, frames",
     [

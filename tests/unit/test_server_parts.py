@@ -207,6 +207,8 @@ def test_settings_refuse_bad_limits():
         ServerSettings(max_sessions=0)
     with pytest.raises(ValueError, match="full_memory_frames"):
         ServerSettings(full_memory_frames=0)
+    with pytest.raises(ValueError, match="memory 'sam2long': unknown strategy"):
+        ServerSettings(memory="sam2long")
     assert ServerSettings(idle_timeout_s=0.2).sweep_interval_s == pytest.approx(0.05)
 
 
@@ -216,7 +218,12 @@ def test_settings_refuse_bad_limits():
 
 @pytest.mark.parametrize(
     "extra, fragment",
-    [(["--port", "0"], "--port 0"), (["--max-sessions", "0"], "--max-sessions"), (["--device", "tpu"], "--device 'tpu'")],
+    [
+        (["--port", "0"], "--port 0"),
+        (["--max-sessions", "0"], "--max-sessions"),
+        (["--device", "tpu"], "--device 'tpu'"),
+        (["--memory", "sam2long"], "--memory sam2long: unknown strategy"),
+    ],
 )
 def test_serve_refuses_bad_flags_before_loading_a_model(tmp_path, capsys, extra, fragment):
     from samstream.cli import main

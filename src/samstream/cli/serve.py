@@ -1,4 +1,4 @@
-"""``samstream serve [--host 127.0.0.1] [--port 8000] [--model NAME | --config YAML] [--detector NAME_OR_PATH]``: the web app.
+"""``samstream serve [--host 127.0.0.1] [--port 8000] [--model NAME | --config YAML] [--detector NAME_OR_PATH] [--memory NAME]``: the web app.
 
 Serves the page at ``/``, the HTTP API under ``/v1`` and its OpenAPI docs at ``/docs``
 (:mod:`samstream.server`). Binds to localhost unless ``--host`` says otherwise.
@@ -18,6 +18,7 @@ if importlib.util.find_spec("fastapi") is None:  # checked without the cost of i
 
 from .common import CliError, add_model_arguments, check_model_files, device_from_args, load_model_from_args, parse_max_pixels
 from .text_prompts import DEFAULT_DETECTOR, check_detector_name
+from .vos_infer import check_memory
 
 LOCALHOST = "127.0.0.1"
 
@@ -44,6 +45,13 @@ def add_parser(sub) -> None:
         "--idle-timeout", type=float, default=1800, help="seconds before an unused session is deleted (default: %(default)s)"
     )
     p.add_argument("--work-dir", type=Path, help="where sessions keep their uploads (default: a new temporary folder)")
+    p.add_argument(
+        "--memory",
+        default="default",
+        metavar="NAME",
+        help="memory strategy of every session: default (the reference), motion, multipath, distractor, "
+        "motion+distractor (default: %(default)s)",
+    )
     text = p.add_argument_group("text prompts (the page's text box; needs samstream[text])")
     text.add_argument(
         "--detector",
@@ -66,6 +74,7 @@ def settings_from_args(args: argparse.Namespace):
     if not 0 < args.port < 65536:
         raise CliError(f"--port {args.port}: must be within 1..65535")
     check_detector_name(args.detector)
+    check_memory(args.memory)
     try:
         return ServerSettings(
             model=args.config if args.config is not None else args.model,
@@ -81,6 +90,7 @@ def settings_from_args(args: argparse.Namespace):
             detector=args.detector,
             box_threshold=args.box_threshold,
             text_threshold=args.text_threshold,
+            memory=args.memory,
         )
     except ValueError as exc:
         name = str(exc).split(" ", 1)[0]

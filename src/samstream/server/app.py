@@ -80,7 +80,7 @@ class ServerState:
             from ..build import build_model
 
             self._model = build_model(self.settings.model, self.settings.checkpoint, device=self.settings.device, for_video=True)
-        self.engine = Engine(self._model)
+        self.engine = Engine(self._model, memory=self.settings.memory)
         self.worker.start()
         self._janitor.start()
 
@@ -251,6 +251,7 @@ def create_app(
             sessions_open=len(state.sessions),
             detector=state.detectors.default,
             detectors=state.detectors.names(),
+            memory=settings.memory,
         )
 
     # ------------------------------------------------------------------ sessions

@@ -75,9 +75,10 @@ class TextOutcome(NamedTuple):
 class Engine:
     """The model and its predictor; every method runs on the model worker."""
 
-    def __init__(self, model: SAM2Model) -> None:
+    def __init__(self, model: SAM2Model, *, memory: str = "default") -> None:
         self.model = model
-        self.predictor = VideoPredictor(model)
+        self.memory = memory
+        self.predictor = VideoPredictor(model, memory=memory)
 
     @property
     def image_size(self) -> int:

@@ -240,6 +240,7 @@ class ServerInfo(_Strict):
     sessions_open: int
     detector: str = Field(description="the detector of text prompts when a request names none")
     detectors: list[str] = Field(description="the detectors a text prompt may name")
+    memory: str = Field(description="the memory strategy every session tracks with (serve --memory)")
 
 
 class ErrorBody(BaseModel):

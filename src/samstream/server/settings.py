@@ -27,6 +27,9 @@ class ServerSettings:
     than this are tracked in streaming mode: only the memories later frames can attend to are
     kept, so memory stays flat), frame_cache_size (JPEG frames kept per session).
 
+    Tracking: memory is the memory strategy of every session (``samstream.video.memory``:
+    default, motion, multipath, distractor, motion+distractor), like ``track --memory``.
+
     Text prompts: detector is the object proposer of ``POST /v1/sessions/{id}/text`` (a
     registered name, a Hugging Face model id or a ``save_pretrained`` folder, like
     ``--detector``), loaded on the model worker the first time a phrase is sent;
@@ -50,6 +53,7 @@ class ServerSettings:
     detector: str | Path = DEFAULT_DETECTOR
     box_threshold: float | None = None
     text_threshold: float | None = None
+    memory: str = "default"
 
     def __post_init__(self) -> None:
         positive = {
@@ -72,6 +76,10 @@ class ServerSettings:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0):
                 raise ValueError(f"{name} must be in [0, 1] or None, got {value!r}")
+        from ..video.memory import strategy_names
+
+        if self.memory not in strategy_names():
+            raise ValueError(f"memory {self.memory!r}: unknown strategy (known: {', '.join(strategy_names())})")
         if not str(self.detector).strip():
             raise ValueError("detector must name a detector (e.g. 'grounding-dino') or a model folder, got an empty string")
 
