@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import statistics
 import sys
@@ -480,6 +481,17 @@ def amg_section(args, probe: MachineProbe, modes: list[str], results: dict) -> N
         results["amg"].append(entry)
 
 
+def _finite(value):
+    """``value`` with NaN / infinite floats as None (JSON has no NaN), recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="sam2.1_hiera_tiny", help="samstream preset name")
@@ -553,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         from samstream.io.atomic import atomic_write_json
 
-        atomic_write_json(args.json, results, indent=2)
+        atomic_write_json(args.json, _finite(results), indent=2)
         print(f"wrote {args.json}")
     return 0
 

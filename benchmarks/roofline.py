@@ -397,6 +397,22 @@ class ComponentMeter:
         setattr(obj, method, timed)
         self._wrapped.append((obj, method))
 
+    def _wrap_attention(self, obj: object, method: str) -> None:
+        """Count calls of ``obj.method`` (attention called without its forward) as attention."""
+        original = getattr(obj, method)
+
+        def counted(*args, **kwargs):
+            if not self._ours():
+                return original(*args, **kwargs)
+            self._attention_enter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self._attention_exit()
+
+        setattr(obj, method, counted)
+        self._wrapped.append((obj, method))
+
     def __enter__(self) -> "ComponentMeter":
         self._thread = threading.get_ident()
         modules = dict(self.model.named_modules())
@@ -411,6 +427,8 @@ class ComponentMeter:
             for module in modules.values():
                 if is_attention(module):
                     self._hook(module, self._attention_enter, self._attention_exit)
+                    if hasattr(module, "attend_projected"):  # samstream's projections kept across frames
+                        self._wrap_attention(module, "attend_projected")
                 elif isinstance(module, nn.Linear):
                     self._hook(module, self._linear_enter, self._linear_exit)
         return self

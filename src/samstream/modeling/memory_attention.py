@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from ..config import MemoryAttentionConfig, MemoryAttentionLayerConfig
 from .attention import RoPEAttention
 from .common import activation_fn
+
+if TYPE_CHECKING:
+    from .memory_cache import MemoryKV
 
 
 class MemoryAttentionLayer(nn.Module):
@@ -101,18 +106,18 @@ class MemoryAttention(nn.Module):
         memory_pos: torch.Tensor | None,
         num_obj_ptr_tokens: int = 0,
         *,
-        memory_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+        memory_kv: "MemoryKV | None" = None,
     ) -> torch.Tensor:
         """Batch-first tokens: curr/curr_pos [B, HW, C], memory/memory_pos [B, M, C_mem].
 
         The last ``num_obj_ptr_tokens`` memory tokens are object pointers (no rotary encoding).
-        ``memory_kv``: per layer, the memory already projected to keys and values (see
-        :func:`.memory_cache.project_memories`), instead of memory and memory_pos.
+        ``memory_kv``: the memory already projected to keys and values, per layer
+        (:class:`.memory_cache.MemoryKV`), instead of memory and memory_pos.
         When every row of curr and curr_pos is the same tensor (a stride-0 batch: one frame's
         features for several objects), the first layer's self-attention runs once.
         Returns [B, HW, C].
         """
-        batch = memory.shape[0] if memory is not None else memory_kv[0][0].shape[0]
+        batch = memory.shape[0] if memory is not None else memory_kv.batch
         if curr.shape[0] != batch:
             raise ValueError(f"batch of current features {curr.shape[0]} != memory batch {batch}")
         shared = curr.shape[0] > 1 and curr.stride(0) == 0 and curr_pos.stride(0) == 0

@@ -45,6 +45,7 @@ class MemoryProjectionCache:
 
     def __init__(self) -> None:
         self._entries: dict[int, _Entry] = {}
+        self._workspace: dict[str, torch.Tensor] = {}
         self._tick = 0
         self.hits = 0
         self.misses = 0
@@ -61,6 +62,16 @@ class MemoryProjectionCache:
 
     def clear(self) -> None:
         self._entries.clear()
+        self._workspace.clear()
+
+    def workspace(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """A buffer kept between frames (a fresh large allocation each frame costs more in page
+        faults than filling it): the same tensor while shape, dtype and device stay."""
+        buf = self._workspace.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != dtype or buf.device != device:
+            buf = torch.empty(shape, dtype=dtype, device=device)
+            self._workspace[name] = buf
+        return buf
 
     def lookup(self, row: torch.Tensor, token: tuple) -> _Entry | None:
         entry = self._entries.get(id(row))
@@ -114,14 +125,15 @@ def project_memories(
     pointers: torch.Tensor | None,
     pointer_pos: torch.Tensor | None,
     num_queries: int,
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
+) -> "MemoryKV":
     """Cross-attention keys and values of every layer for a batch of objects.
 
     attns: each layer's cross-attention; pos_at_keys: whether that layer adds the position
     encoding to its keys. pointers / pointer_pos: object-pointer tokens [B, P, C_mem] (not
     rotated) or None. Every memory frame has ``num_queries`` tokens (the current frame's grid).
-    Returns per layer (keys, values), [B, nH, M, c] each, M = frames x hw + P, in the order the
-    plain path concatenates them (frames in order, then pointers).
+    Missing projections are computed now (all layers) and kept; the result gives per layer
+    (keys, values), [B, nH, M, c] each, M = frames x hw + P, in the order the plain path
+    concatenates them (frames in order, then pointers).
     """
     b = len(frames[0].rows) if frames else pointers.shape[0]
     hw = num_queries
@@ -157,16 +169,46 @@ def project_memories(
                 )
         entries.append(found)  # type: ignore[arg-type]
 
-    num_ptr = 0 if pointers is None else pointers.shape[1]
-    out: list[tuple[torch.Tensor, torch.Tensor]] = []
-    for layer, (attn, with_pos) in enumerate(zip(attns, pos_at_keys)):
-        first = entries[0][0] if entries else None
-        kd = first.keys[layer].dtype if first is not None else dtype
-        heads, c = attn.num_heads, attn.internal_dim // attn.num_heads
-        m = len(frames) * hw + num_ptr
-        keys = torch.empty((b, heads, m, c), dtype=kd, device=device)
-        values = torch.empty((b, heads, m, c), dtype=kd, device=device)
-        for f, (frame, found) in enumerate(zip(frames, entries)):
+    return MemoryKV(cache, attns, pos_at_keys, frames, entries, pointers, pointer_pos, hw, b, dtype, device)
+
+
+class MemoryKV:
+    """The memory's keys and values for each memory-attention layer, assembled when the layer
+    asks (``kv[layer] -> (keys, values)``, [B, nH, M, c] each) into two buffers the session's
+    cache keeps and reuses: valid until the next layer or call asks."""
+
+    def __init__(
+        self,
+        cache: MemoryProjectionCache,
+        attns: list[RoPEAttention],
+        pos_at_keys: list[bool],
+        frames: list[CachedMemoryFrame],
+        entries: list[list[_Entry]],
+        pointers: torch.Tensor | None,
+        pointer_pos: torch.Tensor | None,
+        hw: int,
+        batch: int,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> None:
+        self.cache, self.attns, self.pos_at_keys = cache, attns, pos_at_keys
+        self.frames, self.entries = frames, entries
+        self.pointers, self.pointer_pos = pointers, pointer_pos
+        self.hw, self.batch, self.dtype, self.device = hw, batch, dtype, device
+
+    def __len__(self) -> int:
+        return len(self.attns)
+
+    def __getitem__(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        attn, with_pos = self.attns[layer], self.pos_at_keys[layer]
+        hw, frames, device = self.hw, self.frames, self.device
+        first = self.entries[0][0] if self.entries else None
+        kd = first.keys[layer].dtype if first is not None else self.dtype
+        num_ptr = 0 if self.pointers is None else self.pointers.shape[1]
+        shape = (self.batch, attn.num_heads, len(frames) * hw + num_ptr, attn.internal_dim // attn.num_heads)
+        keys = self.cache.workspace("keys", shape, kd, device)
+        values = self.cache.workspace("values", shape, kd, device)
+        for f, (frame, found) in enumerate(zip(frames, self.entries)):
             seg = slice(f * hw, (f + 1) * hw)
             if with_pos:
                 # the temporal term: W_k tpos, the same for every token, then rotated per position
@@ -180,8 +222,8 @@ def project_memories(
             for i, e in enumerate(found):
                 values[i : i + 1, :, seg].copy_(e.values[layer])
         if num_ptr:
-            ptr_in = pointers.float() + pointer_pos.float() if with_pos else pointers.float()
+            ptrs = self.pointers.float()
+            ptr_in = ptrs + self.pointer_pos.float() if with_pos else ptrs
             keys[:, :, len(frames) * hw :] = _heads(attn, attn.k_proj(ptr_in))
-            values[:, :, len(frames) * hw :] = _heads(attn, attn.v_proj(pointers.float()))
-        out.append((keys, values))
-    return out
+            values[:, :, len(frames) * hw :] = _heads(attn, attn.v_proj(ptrs))
+        return keys, values
