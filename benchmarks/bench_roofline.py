@@ -19,7 +19,8 @@ In one run:
    oneDNN's linear op included), in a separate counting pass of the same frames;
 3. per component: seconds, GFLOP, achieved GFLOP/s and the fraction of the limit. Every row's
    limit is the roofline of its own FLOP mix: its attention-core FLOPs (inside attention
-   modules, not their projections) at the attention limit of the mode, the rest at the matmul
+   modules, not their projections) at the attention limit of the mode (the better of the fused
+   attention kernel and the matmul: attention is matrix products), the rest at the matmul
    limit of the mode (float32 limits for fp32 runs, bfloat16 limits under autocast); the
    ``att%`` column gives the mix, the ``limit`` column the resulting GFLOP/s. The overall row
    is the frame: all its FLOPs over the sum of the components' best times. samstream and the
@@ -335,8 +336,8 @@ def print_probe(probe: MachineProbe) -> None:
     for t in probe.attention.values():
         print(f"  limit attention {t.dtype}: {t.gflops:7.1f} GFLOP/s  (SDPA 1 head, {t.shape}, best {t.seconds:.3f} s)")
     print(
-        "each row's limit: its attention-core FLOPs (att%) at the attention limit, the rest at the matmul limit, "
-        "both of the row's mode (fp32 limits for fp32, bf16 limits under autocast)"
+        "each row's limit: its attention-core FLOPs (att%) at the attention limit (the better of fused attention "
+        "and matmul), the rest at the matmul limit, both of the row's mode (fp32 limits for fp32, bf16 under autocast)"
     )
 
 

@@ -138,12 +138,16 @@ class MachineProbe:
         return self.matmul[dtype].gflops
 
     def attention_limit(self, dtype: str, queries: int) -> float:
-        """At the probed query count closest to ``queries``."""
+        """The best this machine does on attention FLOPs: PyTorch's fused attention at the probed
+        query count closest to ``queries``, or the matmul limit where matrix products are faster
+        (attention is two matrix products and a softmax, so no kernel is held to less)."""
         probed = [q for d, q in self.attention if d == dtype]
         if not probed:
             raise KeyError(f"no attention probe for dtype {dtype!r}")
         nearest = min(probed, key=lambda q: abs(math.log(q / max(queries, 1))))
-        return self.attention[(dtype, nearest)].gflops
+        fused = self.attention[(dtype, nearest)].gflops
+        matmul = self.matmul.get(dtype)
+        return fused if matmul is None else max(fused, matmul.gflops)
 
     def as_dict(self) -> dict:
         def row(t: Throughput) -> dict:
