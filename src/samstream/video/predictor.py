@@ -12,7 +12,6 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
