@@ -33,6 +33,7 @@ demo: setup
 train-synthetic: setup
 	$(BIN)/samstream train --config configs/train/samstream_synthetic_stage1.yaml
 	$(BIN)/samstream train --config configs/train/samstream_synthetic_stage2.yaml
+	$(BIN)/samstream train --config configs/train/samstream_synthetic_stage3.yaml
 
 test: setup
 	$(BIN)/python -m pytest -q

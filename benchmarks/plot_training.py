@@ -44,8 +44,17 @@ def main() -> None:
         if not part:
             raise SystemExit(f"{log}: no rows")
         starts.append(step0)
+        mine: list[dict] = []
+        offset = time0
         for r in part:
-            rows.append(dict(r, step=float(r["step"]) + step0, elapsed_s=float(r["elapsed_s"]) + time0))
+            step, elapsed = float(r["step"]) + step0, float(r["elapsed_s"])
+            if mine and elapsed + offset < mine[-1]["elapsed_s"]:
+                # a resumed run: its clock starts again, and it redoes the steps after its checkpoint
+                offset = mine[-1]["elapsed_s"]
+            while mine and mine[-1]["step"] >= step:
+                mine.pop()
+            mine.append(dict(r, step=step, elapsed_s=elapsed + offset))
+        rows += mine
         step0, time0 = rows[-1]["step"], rows[-1]["elapsed_s"]
     steps = np.array([float(r["step"]) for r in rows])
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)

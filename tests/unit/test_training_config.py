@@ -81,7 +81,10 @@ def test_the_bundled_model_recipe_parses():
     recipes = Path(__file__).resolve().parents[2] / "configs" / "train"
     first = load_train_config(recipes / "samstream_synthetic_stage1.yaml", [])
     second = load_train_config(recipes / "samstream_synthetic_stage2.yaml", [])
+    third = load_train_config(recipes / "samstream_synthetic_stage3.yaml", [])
     assert first.model.config == "samstream-synthetic" and first.model.init is None  # from scratch
     assert first.model.freeze_image_encoder and not second.model.freeze_image_encoder
     assert second.model.init == f"{first.output_dir}/final/model.pt"  # stage 2 starts where stage 1 ends
-    assert {d.kind for d in first.data.datasets + second.data.datasets} == {"synthetic"}
+    assert third.model.init == f"{second.output_dir}/final/model.pt"  # and stage 3 where stage 2 ends
+    assert third.data.num_frames >= 5  # long enough clips for objects to leave and come back
+    assert {d.kind for d in first.data.datasets + second.data.datasets + third.data.datasets} == {"synthetic"}
