@@ -36,7 +36,7 @@ def cpu_scaled_dot_product(
             if dtype == torch.bfloat16 and min(nq, nk) >= 32 and kernels.bf16:
                 return _chunked(kernels, q.to(dtype), k.to(dtype), v.to(dtype))
     # float32: PyTorch's fused flash kernel beats matrix products + softmax at every shape measured
-    # (benchmarks/bench_roofline.py; 150-180 against 105-135 GFLOP/s on a 2-core AVX-512 EPYC)
+    # (benchmarks/bench_kernels.py: 155-183 against 127-149 GFLOP/s on a 2-core AVX-512 EPYC)
     return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
 
 
