@@ -113,10 +113,6 @@ def _compute_dtype(device: torch.device) -> torch.dtype:
     return torch.float32
 
 
-def _heads(attn: RoPEAttention, x: torch.Tensor) -> torch.Tensor:
-    return attn._heads(x)
-
-
 def project_memories(
     cache: MemoryProjectionCache,
     attns: list[RoPEAttention],
@@ -156,9 +152,9 @@ def project_memories(
             pos = frame.pos[:1].flatten(2).transpose(1, 2).float()  # [1, hw, C_mem]
             keys_by_layer, values_by_layer = [], []
             for attn, with_pos in zip(attns, pos_at_keys):
-                k = _heads(attn, attn.k_proj(mem + pos if with_pos else mem))  # [m, nH, hw, c]
+                k = attn.project_k(mem + pos if with_pos else mem)  # [m, nH, hw, c]
                 keys_by_layer.append(attn.rotate(k, hw))
-                values_by_layer.append(_heads(attn, attn.v_proj(mem)))
+                values_by_layer.append(attn.project_v(mem))
             for j, i in enumerate(missing):
                 row = frame.rows[i]
                 found[i] = cache.store(
@@ -213,7 +209,7 @@ class MemoryKV:
             if with_pos:
                 # the temporal term: W_k tpos, the same for every token, then rotated per position
                 shift = torch.nn.functional.linear(frame.tpos.float().to(device), attn.k_proj.weight)  # [C]
-                shift = attn.rotate(_heads(attn, shift.expand(1, hw, -1)), hw).to(kd)  # [1, nH, hw, c]
+                shift = attn.rotate(attn._heads(shift.expand(1, hw, -1)), hw).to(kd)  # [1, nH, hw, c]
                 for i, e in enumerate(found):
                     torch.add(e.keys[layer], shift, out=keys[i : i + 1, :, seg])
             else:
@@ -224,6 +220,6 @@ class MemoryKV:
         if num_ptr:
             ptrs = self.pointers.float()
             ptr_in = ptrs + self.pointer_pos.float() if with_pos else ptrs
-            keys[:, :, len(frames) * hw :] = _heads(attn, attn.k_proj(ptr_in))
-            values[:, :, len(frames) * hw :] = _heads(attn, attn.v_proj(ptrs))
+            keys[:, :, len(frames) * hw :] = attn.project_k(ptr_in)
+            values[:, :, len(frames) * hw :] = attn.project_v(ptrs)
         return keys, values

@@ -21,15 +21,16 @@ continue from the last frame seen (another start, the other direction), restarts
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Container, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from . import kalman
-from .base import Candidates, Keep, MemoryStrategy
+from .base import Candidates, Keep
 from .boxes import box_is_empty, box_iou, mask_boxes
-from .filtering import Quality, note_of, retained_eligible, select_filtered_memories
-from .selection import MemoryPolicy, MemorySelection
+from .filtered import FilteredMemory
+from .filtering import Quality
+from .selection import MemoryPolicy
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def choose_with_motion(frame_idx: int, cand: Candidates, state: MotionState, con
     return step.choice, quality
 
 
-class MotionMemory(MemoryStrategy):
+class MotionMemory(FilteredMemory):
     """Motion-aware candidate choice and a quality-filtered memory bank, per object."""
 
     name = "motion"
@@ -140,42 +141,10 @@ class MotionMemory(MemoryStrategy):
     def on_prompt(self, frame_idx: int, state: MotionState) -> None:
         state.filter, state.stable, state.last_frame = None, 0, None
 
-    def _eligible(self, memory_frames):
-        return lambda t: motion_memory_ok(note_of(memory_frames, t), self.config)
-
-    def select_memories(
-        self,
-        frame_idx: int,
-        *,
-        cond_frames: Sequence[int],
-        memory_frames: Container[int],
-        reverse: bool,
-        num_frames: int | None,
-        state: Any,
-    ) -> MemorySelection:
-        return select_filtered_memories(
-            frame_idx,
-            cond_frames=cond_frames,
-            memory_frames=memory_frames,
-            eligible=self._eligible(memory_frames),
-            reverse=reverse,
-            num_frames=num_frames,
-            policy=self.policy,
-            eligible_pointers=False,
-        )
+    def memory_ok(self, note: Any) -> bool:
+        return motion_memory_ok(note, self.config)
 
     def decide(self, frame_idx: int, proposals: Sequence[Candidates], state: MotionState) -> Sequence[Keep]:
         choice, quality = choose_with_motion(frame_idx, proposals[0], state, self.config)
         return (Keep(parent=0, candidate=choice, note=quality),)
 
-    def horizon(self) -> int:
-        return self.policy.horizon()
-
-    def retained_frames(self, frame_idx: int, *, memory_frames, reverse: bool, state: Any) -> set[int]:
-        return retained_eligible(
-            frame_idx,
-            memory_frames=memory_frames,
-            eligible=self._eligible(memory_frames),
-            reverse=reverse,
-            count=self.policy.num_maskmem - 1,
-        )

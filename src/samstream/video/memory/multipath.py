@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Container, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
-from .base import Candidates, Keep, MemoryStrategy
-from .filtering import Quality, note_of, retained_eligible, select_filtered_memories
-from .selection import MemoryPolicy, MemorySelection
+from .base import Candidates, Keep
+from .filtered import FilteredMemory
+from .filtering import Quality
+from .selection import MemoryPolicy
 
 _LOG_EPS = 1e-5  # log(IoU + eps): an IoU of 0 gives a large penalty, not -inf
 
@@ -96,38 +97,18 @@ def path_memory_ok(quality: Quality | None, config: MultipathConfig) -> bool:
     return quality.object_score > 0 and quality.iou > config.memory_iou
 
 
-class MultipathMemory(MemoryStrategy):
+class MultipathMemory(FilteredMemory):
     """K memory pathways per object; the output follows the best one."""
 
     name = "multipath"
+    eligible_pointers = True
 
     def __init__(self, policy: MemoryPolicy, config: MultipathConfig | None = None) -> None:
         self.policy = policy
         self.config = config or MultipathConfig()
 
-    def _eligible(self, memory_frames):
-        return lambda t: path_memory_ok(note_of(memory_frames, t), self.config)
-
-    def select_memories(
-        self,
-        frame_idx: int,
-        *,
-        cond_frames: Sequence[int],
-        memory_frames: Container[int],
-        reverse: bool,
-        num_frames: int | None,
-        state: Any,
-    ) -> MemorySelection:
-        return select_filtered_memories(
-            frame_idx,
-            cond_frames=cond_frames,
-            memory_frames=memory_frames,
-            eligible=self._eligible(memory_frames),
-            reverse=reverse,
-            num_frames=num_frames,
-            policy=self.policy,
-            eligible_pointers=True,
-        )
+    def memory_ok(self, note: Any) -> bool:
+        return path_memory_ok(note, self.config)
 
     def decide(self, frame_idx: int, proposals: Sequence[Candidates], state: Any) -> Sequence[Keep]:
         cands: list[PathCandidate] = []
@@ -145,15 +126,3 @@ class MultipathMemory(MemoryStrategy):
             for i in kept
         ]
 
-    def horizon(self) -> int:
-        return self.policy.horizon()
-
-    def retained_frames(self, frame_idx: int, *, memory_frames, reverse: bool, state: Any) -> set[int]:
-        ptrs = self.policy.max_obj_ptrs - 1 if self.policy.use_obj_ptrs else 0
-        return retained_eligible(
-            frame_idx,
-            memory_frames=memory_frames,
-            eligible=self._eligible(memory_frames),
-            reverse=reverse,
-            count=max(self.policy.num_maskmem - 1, ptrs),
-        )
