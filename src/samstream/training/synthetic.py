@@ -2,7 +2,8 @@
 
 Every clip is a pure function of ``(seed, config)``. Objects are sprites (a
 texture and an exact mask): ellipses, polygons, stars, smooth blobs and
-silhouettes (the horse of scikit-image), textured with crops of photographs or
+silhouettes (the horse of scikit-image), or, on request, thin structures (rings,
+curves and branching lines a few pixels wide), textured with crops of photographs or
 procedural patterns; in the real-composite mode they are objects cut from real
 photographs (see :mod:`samstream.training.synthetic_assets`) over frames of real
 videos.
@@ -23,6 +24,7 @@ agrees with them exactly.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,9 +39,13 @@ __all__ = [
     "make_video",
     "make_image",
     "real_composite_config",
+    "SHAPE_KINDS",
+    "THIN_SHAPES",
 ]
 
-ShapeKind = Literal["ellipse", "polygon", "star", "blob", "silhouette"]
+ShapeKind = Literal["ellipse", "polygon", "star", "blob", "silhouette", "ring", "curve", "branches"]
+SHAPE_KINDS: tuple[str, ...] = typing.get_args(ShapeKind)
+THIN_SHAPES: tuple[ShapeKind, ...] = ("ring", "curve", "branches")
 _SPRITE_SIZE = 128  # sprite resolution (pixels of its square canvas)
 
 
@@ -79,7 +85,7 @@ class SyntheticVideoConfig:
             raise ValueError(f"num_objects must allow at least 1 object, got {self.num_objects}")
         if not self.shapes:
             raise ValueError("shapes must name at least one shape kind")
-        unknown = set(self.shapes) - {"ellipse", "polygon", "star", "blob", "silhouette"}
+        unknown = set(self.shapes) - set(SHAPE_KINDS)
         if unknown:
             raise ValueError(f"shapes: unknown kinds {sorted(unknown)}")
         if self.background not in ("auto", "photo", "procedural", "video"):
@@ -149,9 +155,41 @@ def _radial_points(radii: np.ndarray, angles: np.ndarray) -> np.ndarray:
     return np.stack([centre + radii * np.cos(angles), centre + radii * np.sin(angles)], axis=1)
 
 
+def _thin_mask(kind: ShapeKind, rng: np.random.Generator) -> np.ndarray:
+    """A [128, 128] bool mask of a thin structure: strokes 5-12 canvas pixels wide."""
+    canvas = Image.new("L", (_SPRITE_SIZE, _SPRITE_SIZE), 0)
+    draw = ImageDraw.Draw(canvas)
+    width = int(rng.integers(5, 13))
+    margin = width / 2 + 2
+    if kind == "ring":
+        ratio = rng.uniform(0.5, 1.0)
+        half_h = (_SPRITE_SIZE / 2 - margin) * ratio
+        top = _SPRITE_SIZE / 2 - half_h
+        draw.ellipse((margin, top, _SPRITE_SIZE - margin, _SPRITE_SIZE - top), outline=255, width=width)
+    elif kind == "curve":
+        xs = np.linspace(margin, _SPRITE_SIZE - margin, 64)
+        amplitude = rng.uniform(0.1, 0.35) * _SPRITE_SIZE
+        ys = _SPRITE_SIZE / 2 + amplitude * np.sin(xs / _SPRITE_SIZE * rng.uniform(4, 12) + rng.uniform(0, 2 * np.pi))
+        draw.line(list(zip(xs.tolist(), ys.tolist())), fill=255, width=width, joint="curve")
+    else:
+        # a tree of strokes: a trunk that splits in two, three times
+        stack = [((_SPRITE_SIZE / 2, _SPRITE_SIZE - margin), -np.pi / 2, 0.36 * _SPRITE_SIZE, 0)]
+        while stack:
+            (x, y), angle, length, depth = stack.pop()
+            end = (float(np.clip(x + length * np.cos(angle), margin, _SPRITE_SIZE - margin)),
+                   float(np.clip(y + length * np.sin(angle), margin, _SPRITE_SIZE - margin)))
+            draw.line([(x, y), end], fill=255, width=width)
+            if depth < 3:
+                for turn in (-0.5, 0.5):
+                    stack.append((end, angle + turn + rng.uniform(-0.25, 0.25), length * 0.65, depth + 1))
+    return np.asarray(canvas) > 127
+
+
 def _shape_mask(kind: ShapeKind, rng: np.random.Generator, bank: AssetBank) -> np.ndarray:
     """A [128, 128] bool mask of a random shape of this kind, roughly filling the canvas."""
     half = _SPRITE_SIZE / 2 - 2
+    if kind in THIN_SHAPES:
+        return _thin_mask(kind, rng)
     if kind == "ellipse":
         ratio = rng.uniform(0.4, 1.0)
         angles = np.linspace(0, 2 * np.pi, 72, endpoint=False)
