@@ -1,8 +1,9 @@
 """Zoom-in refinement (``--refine``) on synthetic thin structures and large objects.
 
 Seeded synthetic images (``--size`` x ``--size``, default 1024, textured background) with one
-object each, in four kinds: thin rings, thin curves, branching lines (2-4 pixels wide) and
-large objects (discs and rectangles covering a good part of the image). Each object is
+object each, in four kinds: thin rings, thin curves, branching lines (2-4 pixels wide, each
+spanning about a quarter to a half of the image side, so a crop around it zooms in) and large
+objects (discs and rectangles covering a good part of the image). Each object is
 prompted with its tight box and one click on it; the mask is predicted on the whole image
 (:class:`ImagePredictor`), then refined (:class:`samstream.image.refine.MaskRefiner`). Per
 kind: J (IoU) and boundary F against the drawn mask without and with refinement, and the
@@ -49,13 +50,17 @@ def _draw(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:
     width = int(rng.integers(2, 5))
     if kind == "ring":
         centre = tuple(int(v) for v in rng.uniform(0.3, 0.7, 2) * size)
-        cv2.circle(mask, centre, int(rng.uniform(0.08, 0.25) * size), 1, thickness=width, lineType=cv2.LINE_8)
+        cv2.circle(mask, centre, int(rng.uniform(0.06, 0.18) * size), 1, thickness=width, lineType=cv2.LINE_8)
     elif kind == "curve":
-        xs = np.linspace(0.1, 0.9, 200) * size
-        ys = (0.5 + rng.uniform(0.1, 0.3) * np.sin(xs / size * rng.uniform(4, 12) + rng.uniform(0, 6))) * size
+        extent = rng.uniform(0.25, 0.45) * size
+        x0, y0 = rng.uniform(0.05, 0.95 - extent / size, 2) * size
+        xs = x0 + np.linspace(0.0, 1.0, 200) * extent
+        ys = y0 + extent / 2 + rng.uniform(0.15, 0.35) * extent * np.sin(np.linspace(0, rng.uniform(4, 10), 200) + rng.uniform(0, 6))
         cv2.polylines(mask, [np.stack([xs, ys], 1).astype(np.int32)], False, 1, thickness=width)
     elif kind == "branches":
-        stack = [((size // 2, int(size * 0.9)), -np.pi / 2, size * 0.3, 0)]
+        trunk = rng.uniform(0.12, 0.18) * size
+        base = (int(rng.uniform(0.35, 0.65) * size), int(rng.uniform(0.7, 0.85) * size))
+        stack = [(base, -np.pi / 2, trunk, 0)]
         while stack:
             (x, y), angle, length, depth = stack.pop()
             end = (int(x + length * np.cos(angle)), int(y + length * np.sin(angle)))
@@ -111,6 +116,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/samstream-bench-refine"))
     parser.add_argument("--max-fraction", type=float, default=0.8, help="RefineConfig.max_fraction (default: %(default)s)")
+    parser.add_argument("--min-iou", type=float, default=None, help="RefineConfig.min_iou (default: the config's)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "src"))
@@ -120,7 +126,8 @@ def main() -> None:
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     model = load_model(args)
-    predictor, refiner = ImagePredictor(model), MaskRefiner(model, RefineConfig(max_fraction=args.max_fraction))
+    predictor, refiner = ImagePredictor(model), MaskRefiner(model, RefineConfig(
+        max_fraction=args.max_fraction, **({} if args.min_iou is None else {"min_iou": args.min_iou})))
     rows = {}
     for kind in KINDS:
         stats = {"J": [], "J_refined": [], "F": [], "F_refined": [], "seconds": [], "seconds_refined": [], "accepted": []}

@@ -150,12 +150,12 @@ def test_thin_shapes_are_thin_and_exact(kind):
     assert binary_erosion(mask, iterations=5).sum() < 0.12 * mask.sum()
 
 
-def test_training_spec_takes_thin_shapes():
+def test_training_spec_takes_shapes_and_object_size():
     from samstream.training.config import DatasetSpec, DataConfig, TrainConfigError
     from samstream.training.data.mix import build_dataset
 
-    spec = DatasetSpec(synthetic_images=True, synthetic_shapes=("ring",))
+    spec = DatasetSpec(synthetic_images=True, synthetic_shapes=("ring",), synthetic_object_size=(0.5, 0.8))
     dataset = build_dataset(spec, DataConfig(datasets=(spec,)))
-    assert dataset.config.shapes == ("ring",)
+    assert dataset.config.shapes == ("ring",) and dataset.config.object_size == (0.5, 0.8)
     with pytest.raises(TrainConfigError, match="synthetic_shapes"):
         DatasetSpec(synthetic_shapes=("cube",))

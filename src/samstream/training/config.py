@@ -71,6 +71,8 @@ class DatasetSpec:
     # synthetic: shape kinds of the objects (default: the generator's solid shapes; "ring", "curve",
     # "branches" are thin structures)
     synthetic_shapes: tuple[str, ...] | None = None
+    # synthetic: object extent on the first frame as a fraction of the frame side (low, high)
+    synthetic_object_size: tuple[float, float] = (0.18, 0.4)
 
     def __post_init__(self) -> None:
         if self.weight <= 0:

@@ -217,6 +217,7 @@ def build_dataset(spec: DatasetSpec, data: DataConfig, synthetic_config=None) ->
             num_objects=spec.synthetic_num_objects,
             num_distractors=spec.synthetic_num_distractors,
             distractors_annotated=spec.synthetic_distractors_annotated,
+            object_size=spec.synthetic_object_size,
             **({"shapes": tuple(spec.synthetic_shapes)} if spec.synthetic_shapes else {}),
         )
         return SyntheticDataset(config, length=spec.length, seed_offset=spec.seed_offset,
