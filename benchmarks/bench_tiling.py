@@ -14,7 +14,8 @@ is measured, so a flat peak across sizes shows that memory does not grow with th
 
 Model: by default the tests' tiny model (``tests/tiny.py``: 128-pixel input, seeded random
 weights; thresholds are 0 because random weights pass no quality filter); ``--config`` and
-``--checkpoint`` run any other model (e.g. the bundled ``samstream-synthetic`` one).
+``--checkpoint`` run any other model (e.g. the bundled ``samstream-synthetic`` one) with the
+generator's default thresholds, or with ``--thresholds-zero`` keeping every mask.
 
 Example::
 
@@ -121,15 +122,22 @@ def main() -> None:
     parser.add_argument("--points-per-side", type=int, default=4)
     parser.add_argument("--config", type=Path, help="model YAML (with --checkpoint); default: the tests' tiny model")
     parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument(
+        "--thresholds-zero", action="store_true",
+        help="keep every mask (--pred-iou-thresh 0 --stability-score-thresh 0; always with the tiny model): "
+        "the most objects to merge and write, so the worst case for memory",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
+    extra = ["--points-per-side", str(args.points_per_side)]
     if args.config is not None:
         model_args = ["--config", str(args.config), "--checkpoint", str(args.checkpoint)]
-        extra = ["--points-per-side", str(args.points_per_side)]
     else:
         model_args = tiny_model(args.cache / "tiny_model")
-        extra = ["--points-per-side", str(args.points_per_side), "--pred-iou-thresh", "0", "--stability-score-thresh", "0"]
+        args.thresholds_zero = True
+    if args.thresholds_zero:
+        extra += ["--pred-iou-thresh", "0", "--stability-score-thresh", "0"]
     results = []
     for size in args.size or [20000]:
         image = args.cache / f"synthetic_{size}.tif"
