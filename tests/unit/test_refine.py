@@ -7,7 +7,7 @@ import pytest
 from tiny import sample_image
 
 from samstream.image.predictor import ImagePredictor
-from samstream.image.refine import MaskRefiner, RefineConfig, refine_window
+from samstream.image.refine import MaskRefiner, RefineConfig, containment, refine_window
 from samstream.tiling.grid import Window
 
 
@@ -68,11 +68,46 @@ def test_refinement_that_disagrees_is_rejected(tiny_model):
     fine, old = free.mask[w.y0 : w.y1, w.x0 : w.x1], coarse[w.y0 : w.y1, w.x0 : w.x1]
     agreement = (fine & old).sum() / max((fine | old).sum(), 1)
     assert 0.0 < agreement < 1.0  # random weights: the refined mask differs from the coarse one
-    strict = MaskRefiner(tiny_model, RefineConfig(min_iou=float(agreement) + 1e-6, max_fraction=1.0)).refine(image, coarse)
+    strict = MaskRefiner(
+        tiny_model, RefineConfig(min_iou=float(agreement) + 1e-6, min_containment=2.0, max_fraction=1.0)
+    ).refine(image, coarse)
     assert not strict.accepted and strict.window == w
     np.testing.assert_array_equal(strict.mask, coarse)
-    loose = MaskRefiner(tiny_model, RefineConfig(min_iou=float(agreement) - 1e-6, max_fraction=1.0)).refine(image, coarse)
+    loose = MaskRefiner(
+        tiny_model, RefineConfig(min_iou=float(agreement) - 1e-6, min_containment=2.0, max_fraction=1.0)
+    ).refine(image, coarse)
     assert loose.accepted
     np.testing.assert_array_equal(loose.mask, free.mask)
     with pytest.raises(ValueError, match="min_iou"):
         RefineConfig(min_iou=2.0)
+
+
+def test_containment_counts_the_refined_pixels_near_the_coarse_mask():
+    coarse = np.zeros((64, 64), dtype=bool)
+    coarse[16:48, 16:48] = True  # a blurred band's worth of coarse mask
+    ring = np.zeros_like(coarse)
+    ring[20:44, 20:22] = True  # a thin structure inside it
+    assert containment(ring, coarse, 0.0) == 1.0
+    far = ring.copy()
+    far[0:2, 60:62] = True  # 4 of 52 pixels far outside
+    assert containment(far, coarse, 4.0) == pytest.approx(48 / 52)
+    assert containment(far, coarse, 100.0) == 1.0
+    assert containment(np.zeros_like(coarse), coarse, 1.0) == 1.0
+    assert containment(ring, np.zeros_like(coarse), 1.0) == 0.0
+
+
+def test_guard_accepts_a_thin_structure_inside_a_blurred_coarse_mask(tiny_model):
+    refiner = MaskRefiner(tiny_model, RefineConfig(min_iou=0.3, min_containment=0.75))
+    coarse = np.zeros((128, 128), dtype=bool)
+    coarse[30:90, 30:90] = True
+    thin = np.zeros_like(coarse)
+    thin[40:80, 58:61] = True  # IoU 120 / 3600: far below min_iou
+    assert refiner.agrees(thin, coarse, (512, 512))
+    moved = np.zeros_like(coarse)
+    moved[100:128, 100:128] = True  # elsewhere in the crop: neither test passes
+    assert not refiner.agrees(moved, coarse, (512, 512))
+    assert not refiner.agrees(np.zeros_like(coarse), coarse, (512, 512))  # an empty refinement never replaces
+    off = MaskRefiner(tiny_model, RefineConfig(min_iou=0.3, min_containment=2.0))
+    assert not off.agrees(thin, coarse, (512, 512))
+    with pytest.raises(ValueError, match="min_containment"):
+        RefineConfig(min_containment=-1.0)

@@ -5,8 +5,14 @@ model's input size S, so structures thinner than image_side / S pixels are lost.
 takes the mask's box, adds a margin, crops that window from the original image, embeds the
 crop alone (so it fills the model's whole input) and decodes it again with the box (and the
 clicks inside the crop) as prompt. Inside the crop the new mask replaces the old one;
-outside it the old mask is kept. A refined mask that disagrees with the coarse one
-(IoU below ``min_iou``) is rejected and the coarse mask is kept.
+outside it the old mask is kept.
+
+A refined mask must agree with the coarse one, or the coarse mask is kept. It agrees when
+their IoU is at least ``min_iou``, or when at least ``min_containment`` of it lies inside the
+coarse mask grown by one cell of the decoder's low-resolution grid (the coarse mask's own
+uncertainty: image side / (model input / 4) pixels). The second test is the one thin
+structures pass: the coarse mask of a 2-pixel ring is a blurred band a few times wider, so
+the sharp ring inside it has a low IoU with it although it is the same object.
 """
 
 from __future__ import annotations
@@ -24,13 +30,16 @@ __all__ = ["RefineConfig", "RefinedMask", "refine_window", "MaskRefiner", "refin
 @dataclass(frozen=True)
 class RefineConfig:
     """margin: added on each side of the mask's box, as a fraction of the box's longer side;
-    min_side: the crop's smallest side in image pixels; min_iou: the refined mask is kept only
-    when its IoU with the coarse mask is at least this (0 keeps it always); max_fraction: no
-    refinement when the crop would cover more than this fraction of the image (nothing to zoom)."""
+    min_side: the crop's smallest side in image pixels; min_iou: the refined mask is kept when
+    its IoU with the coarse mask is at least this (0 keeps it always); min_containment: or when
+    at least this fraction of it lies inside the coarse mask grown by one low-resolution cell
+    (above 1 switches this test off); max_fraction: no refinement when the crop would cover
+    more than this fraction of the image (nothing to zoom)."""
 
     margin: float = 0.15
     min_side: int = 32
     min_iou: float = 0.3
+    min_containment: float = 0.75
     max_fraction: float = 0.8
 
     def __post_init__(self) -> None:
@@ -40,6 +49,8 @@ class RefineConfig:
             raise ValueError(f"min_side must be >= 1, got {self.min_side!r}")
         if not 0.0 <= self.min_iou <= 1.0:
             raise ValueError(f"min_iou must be in [0, 1], got {self.min_iou!r}")
+        if self.min_containment < 0.0:
+            raise ValueError(f"min_containment must be >= 0, got {self.min_containment!r}")
         if not 0.0 < self.max_fraction <= 1.0:
             raise ValueError(f"max_fraction must be in (0, 1], got {self.max_fraction!r}")
 
@@ -91,6 +102,20 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.count_nonzero(a & b)) / union if union else 1.0
 
 
+def containment(fine: np.ndarray, coarse: np.ndarray, grow: float) -> float:
+    """The fraction of ``fine`` [h, w] within ``grow`` pixels of ``coarse`` [h, w] (1 when
+    ``fine`` is empty, 0 when ``coarse`` is)."""
+    from scipy.ndimage import distance_transform_edt
+
+    count = np.count_nonzero(fine)
+    if count == 0:
+        return 1.0
+    if not coarse.any():
+        return 0.0
+    near = distance_transform_edt(~coarse) <= grow
+    return float(np.count_nonzero(fine & near)) / count
+
+
 class MaskRefiner:
     """Refines masks of one image at a time; holds its own :class:`ImagePredictor` (the
     caller's predictor and its embedding are left alone)."""
@@ -98,6 +123,7 @@ class MaskRefiner:
     def __init__(self, model, config: RefineConfig = RefineConfig()) -> None:
         self.predictor = ImagePredictor(model)
         self.config = config
+        self.low_res_side = max(1, int(model.image_size) // 4)  # the decoder's low-resolution grid
 
     def refine(
         self,
@@ -138,11 +164,24 @@ class MaskRefiner:
         self.predictor.reset()
         fine = result.masks[0]
         score = float(result.scores[0])
-        if _iou(fine, coarse) < self.config.min_iou:
+        if not self.agrees(fine, coarse, mask.shape):
             return RefinedMask(mask, window, False, score)
         out = mask.copy()
         out[window.y0 : window.y1, window.x0 : window.x1] = fine
         return RefinedMask(out, window, True, score)
+
+
+    def agrees(self, fine: np.ndarray, coarse: np.ndarray, image_shape: tuple[int, int]) -> bool:
+        """Whether the refined crop mask ``fine`` may replace ``coarse`` (both [h, w]) on an
+        image of ``image_shape`` (the coarse mask's cell is its long side / the low-res grid)."""
+        if not fine.any():
+            return False
+        if _iou(fine, coarse) >= self.config.min_iou:
+            return True
+        if self.config.min_containment > 1.0:
+            return False
+        cell = max(image_shape) / self.low_res_side
+        return containment(fine, coarse, cell) >= self.config.min_containment
 
 
 def refine_all(refiner: MaskRefiner, image: np.ndarray, masks: np.ndarray) -> np.ndarray:
