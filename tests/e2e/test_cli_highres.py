@@ -142,6 +142,40 @@ def test_everything_geo_outputs_in_the_input_crs(tmp_path, tiny_model_files, cap
     assert frame.total_bounds[2] <= 400 and frame.total_bounds[3] <= 300
 
 
+def test_segment_geo_outputs_in_the_input_crs(tmp_path, tiny_model_files, capsys):
+    rasterio = pytest.importorskip("rasterio")
+    gpd = pytest.importorskip("geopandas")
+    from rasterio.crs import CRS
+    from rasterio.transform import from_origin
+
+    image = np.moveaxis(sample_image("coffee")[:300, :400], 2, 0).astype(np.uint16) * 200  # 16-bit, 3 bands
+    crs, transform = CRS.from_epsg(3857), from_origin(1_000_000.0, 6_000_000.0, 0.5, 0.5)
+    path = tmp_path / "scene.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=300, width=400, count=3, dtype="uint16", crs=crs, transform=transform) as dst:
+        dst.write(image)
+    for extra in (["--window", "128"], []):  # a window around the click, then the whole raster
+        out = tmp_path / f"out{len(extra)}"
+        args = ["segment", str(path), "--point", "250,150", "--out", str(out), "--geo", "--vector-format", "gpkg", *extra]
+        assert main([*args, "--bands", "3,2,1", *tiny_model_files.cli_args()]) == 0
+        scores = json.loads((out / "scores.json").read_text())
+        best = np.asarray(Image.open(out / f"mask_{scores['best']}.png")) > 0
+        x0, y0, x1, y1 = scores.get("window", [0, 0, 400, 300])
+        with rasterio.open(out / "labels.tif") as src:
+            assert src.crs == crs and src.transform == transform and (src.height, src.width) == (300, 400)
+            labels = src.read(1)
+        expected = np.zeros((300, 400), dtype=bool)
+        expected[y0:y1, x0:x1] = best
+        np.testing.assert_array_equal(labels == 1, expected)
+        assert set(np.unique(labels)) <= {0, 1}
+        frame = gpd.read_file(out / "polygons.gpkg").sort_values("id")
+        assert frame.crs == crs and len(frame) == len(scores["masks"])
+        assert frame["predicted_iou"].to_numpy() == pytest.approx(scores["scores"], abs=1e-6)
+        assert frame["area"].to_numpy() == pytest.approx(frame["pixels"].to_numpy() * 0.25)  # 0.5 m pixels
+        assert int(frame["pixels"].iloc[scores["best"]]) == int(best.sum())
+    assert main(["segment", str(path), "--point", "250,150", "--out", str(tmp_path / "x"), "--bands", "1", *tiny_model_files.cli_args()]) == 2
+    assert "--bands and --stretch go with --geo" in capsys.readouterr().err
+
+
 def test_segment_and_track_refine(tmp_path, tiny_model_files, tiny_file_model):
     from samstream.image.predictor import ImagePredictor
     from samstream.image.refine import MaskRefiner

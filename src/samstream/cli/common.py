@@ -376,3 +376,22 @@ def autocast_context(args: argparse.Namespace):
         device_type = "cuda" if str(args.device).startswith("cuda") else "cpu"
         return torch.autocast(device_type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def band_mapping_from_args(args):
+    """The :class:`~samstream.io.readers.BandMapping` of ``--bands`` and ``--stretch`` (either
+    may be None: the defaults, the first three bands and percentiles 2 and 98)."""
+    from ..io.readers import BandMapping
+
+    bands = None
+    if args.bands is not None:
+        values = parse_floats(args.bands, (1, 3), "--bands")
+        if any(v != int(v) for v in values):
+            raise CliError(f"--bands {args.bands!r}: band numbers must be whole numbers")
+        bands = tuple(int(v) for v in values)
+    stretch = BandMapping().stretch if args.stretch is None else tuple(parse_floats(args.stretch, (2,), "--stretch"))
+    try:
+        return BandMapping(bands=bands, stretch=stretch)
+    except ValueError as exc:
+        flag = "--bands" if str(exc).startswith("bands") else "--stretch"
+        raise CliError(f"{flag}: {exc}") from None

@@ -176,9 +176,8 @@ def _config_from_args(args: argparse.Namespace):
 
 def _tiling_from_args(args: argparse.Namespace):
     """(TileConfig, BandMapping) for a tiled run, None without --tile."""
-    from ..io.readers import BandMapping
     from ..tiling.run import TileConfig
-    from .common import parse_floats
+    from .common import band_mapping_from_args
 
     if args.tile is None:
         for flag, given in (("--bands", args.bands is not None), ("--geo", args.geo)):
@@ -189,12 +188,6 @@ def _tiling_from_args(args: argparse.Namespace):
         tiles = TileConfig(tile=args.tile, overlap=args.tile_overlap, merge_iou=args.merge_iou)
     except ValueError as exc:
         raise CliError(f"--{str(exc).split(' ', 1)[0].replace('_', '-')}: {exc}") from None
-    bands = None
-    if args.bands is not None:
-        values = parse_floats(args.bands, (1, 3), "--bands")
-        if any(v != int(v) for v in values):
-            raise CliError(f"--bands {args.bands!r}: band numbers must be whole numbers")
-        bands = tuple(int(v) for v in values)
     if args.geo:
         try:
             from ..geo.raster import require_geo
@@ -202,12 +195,7 @@ def _tiling_from_args(args: argparse.Namespace):
             require_geo()
         except ImportError as exc:
             raise CliError(f"--geo: {exc}") from None
-    low, high = parse_floats(args.stretch, (2,), "--stretch")
-    try:
-        mapping = BandMapping(bands=bands, stretch=(low, high))
-    except ValueError as exc:
-        flag = "--bands" if str(exc).startswith("bands") else "--stretch"
-        raise CliError(f"{flag}: {exc}") from None
+    mapping = band_mapping_from_args(args)
     return tiles, mapping
 
 

@@ -1,9 +1,15 @@
 """``samstream segment IMAGE --point X,Y[,LABEL] [--box X0,Y0,X1,Y1] --out DIR``, or
-``samstream segment IMAGE --text "cat. dog." --out DIR`` (a detector's boxes, one mask per object)."""
+``samstream segment IMAGE --text "cat. dog." --out DIR`` (a detector's boxes, one mask per object).
+
+``--geo`` (needs ``samstream[geo]``) reads the image with rasterio (GeoTIFFs, multi-band and
+16-bit rasters through ``--bands`` / ``--stretch``) and adds ``DIR/labels.tif`` (the best mask
+as 1, in the input's CRS and transform, at the whole raster's size) and ``DIR/polygons.geojson``
+(or ``.gpkg``: every mask, with its score and area in map units). Prompts stay in pixels."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +32,10 @@ from .common import (
 from .text_prompts import add_text_arguments, check_text_arguments, needs_sam_model, proposer_from_args, refuse_unused_text_flags
 
 #: What a run writes into --out (replaced by a run with --overwrite).
-OUTPUTS = (r"mask_\d+\.png", r"overlay\.png", r"scores\.json", r"masks\.rle\.json", ATOMIC_LEFTOVERS)
+OUTPUTS = (
+    r"mask_\d+\.png", r"overlay\.png", r"scores\.json", r"masks\.rle\.json", r"labels\.tif",
+    r"polygons\.(geojson|gpkg)", ATOMIC_LEFTOVERS,
+)
 
 
 def add_parser(sub) -> None:
@@ -69,6 +78,16 @@ def add_parser(sub) -> None:
         help="like --window, with the window's side = model input size / F (1 = the image's own "
         "resolution, 0.5 = twice the area at half the resolution)",
     )
+    g = p.add_argument_group("georeferenced rasters")
+    g.add_argument(
+        "--geo",
+        action="store_true",
+        help="read with rasterio; write labels.tif (the best mask, in the input's CRS) and polygons.geojson "
+        "(every mask, area in map units); needs samstream[geo]",
+    )
+    g.add_argument("--vector-format", choices=("geojson", "gpkg"), default="geojson", help="polygons file (default: %(default)s)")
+    g.add_argument("--bands", metavar="B[,G,R]", help="with --geo: 1-based bands shown as R,G,B (or one band, gray)")
+    g.add_argument("--stretch", metavar="LOW,HIGH", help="with --geo: percentiles mapped to 0..255 for rasters that are not 8-bit")
     add_model_arguments(p)
     p.set_defaults(run=run)
 
@@ -90,22 +109,50 @@ def _parse_prompt(args) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarra
     return None, None, box
 
 
-def _read_window(args, points, box, model_size: int):
-    """(RGB uint8 window, its Window, (H, W) of the whole image): the pixels around the prompt,
-    read without decoding the rest of a TIFF; prompts outside the image are refused."""
+def _open_reader(args):
+    """The image's reader and, with --geo, its GeoReference (None without --geo)."""
     from ..io.readers import open_raster
+
+    if not args.geo:
+        try:
+            return open_raster(args.image), None
+        except (FileNotFoundError, ValueError) as exc:
+            raise CliError(str(exc)) from None
+    import sys
+    import warnings
+
+    from ..geo.raster import GeoRasterReader, NoCrsWarning
+    from .common import band_mapping_from_args
+
+    if not args.image.is_file():
+        raise CliError(f"image file not found: {args.image}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NoCrsWarning)
+        try:
+            reader = GeoRasterReader(args.image, band_mapping_from_args(args))
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    for warning in caught:
+        print(f"samstream segment: warning: {warning.message}", file=sys.stderr)
+    return reader, reader.georef
+
+
+def _read_window(args, points, box, model_size: int | None):
+    """(RGB uint8 window, its Window, (H, W) of the whole image, GeoReference or None): the
+    pixels around the prompt (the whole image when ``model_size`` is None), read without
+    decoding the rest of a TIFF; prompts outside the image are refused."""
     from ..prompts import check_boxes, check_boxes_in_image, check_points_in_image
+    from ..tiling.grid import Window
     from ..tiling.window import prompt_window
 
     if args.window is not None and args.window < 16:
         raise CliError(f"--window {args.window}: must be >= 16 pixels")
     if args.scale is not None and not (0.0 < args.scale <= 16.0):
         raise CliError(f"--scale {args.scale}: must be in (0, 16]")
-    side = args.window if args.window is not None else max(16, int(round(model_size / args.scale)))
-    try:
-        reader = open_raster(args.image)
-    except (FileNotFoundError, ValueError) as exc:
-        raise CliError(str(exc)) from None
+    whole = model_size is None
+    if not whole:
+        side = args.window if args.window is not None else max(16, int(round(model_size / args.scale)))
+    reader, georef = _open_reader(args)
     with reader:
         width, height = reader.width, reader.height
         try:
@@ -115,13 +162,21 @@ def _read_window(args, points, box, model_size: int):
                 check_boxes_in_image(check_boxes(box, name="--box"), width, height, name="--box")
         except ValueError as exc:
             raise CliError(str(exc)) from None
-        window = prompt_window(width, height, side, points=points, box=box)
-        if window.area > args.max_pixels:
-            raise CliError(
-                f"--window: the window {window.width}x{window.height} needed for the prompt is above "
-                f"--max-pixels {args.max_pixels}; use a smaller box or raise --max-pixels"
-            )
-        return reader.read(window), window, (height, width)
+        if whole:
+            window = Window(0, 0, width, height)
+            if window.area > args.max_pixels:
+                raise CliError(
+                    f"{args.image}: {width}x{height} is above --max-pixels {args.max_pixels}; "
+                    "segment a window around the prompt (--window N or --scale F) or raise --max-pixels"
+                )
+        else:
+            window = prompt_window(width, height, side, points=points, box=box)
+            if window.area > args.max_pixels:
+                raise CliError(
+                    f"--window: the window {window.width}x{window.height} needed for the prompt is above "
+                    f"--max-pixels {args.max_pixels}; use a smaller box or raise --max-pixels"
+                )
+        return reader.read(window), window, (height, width), georef
 
 
 def _window_record(window, full_hw) -> dict:
@@ -139,6 +194,26 @@ def _write_full_size_rles(path: Path, masks: np.ndarray, window, full_hw) -> Non
     atomic_write_json(path, {"image": [full_hw[0], full_hw[1]], "window": list(window), "masks": rles})
 
 
+def _write_geo(args, result, window, full_hw, georef) -> None:
+    """labels.tif (the best mask) and polygons.<format> (every mask) in the raster's CRS."""
+    from ..geo.outputs import write_label_geotiff, write_polygons
+    from ..tiling.merge import MergedMask
+    from ..tiling.sparse import PackedMask, SparseMask
+
+    objects = []
+    for i, (mask, score) in enumerate(zip(result.masks, result.scores)):
+        sparse = SparseMask.from_dense(mask, x0=window.x0, y0=window.y0)
+        objects.append(
+            MergedMask(
+                id=i + 1, segmentation={}, area=int(mask.sum()), bbox=[], predicted_iou=float(score),
+                stability_score=float("nan"), point_coords=[], tiles=[list(window)], crop_box=[], mask=PackedMask.pack(sparse),
+            )
+        )
+    best = objects[result.best]
+    write_label_geotiff(args.out / "labels.tif", [replace(best, id=1)], full_hw[0], full_hw[1], georef)
+    write_polygons(args.out / f"polygons.{args.vector_format}", objects, georef, fields=("predicted_iou",))
+
+
 def run(args: argparse.Namespace) -> int:
     from ..image.predictor import ImagePredictor
     from ..image.transforms import load_image
@@ -147,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
     from ..prompts import check_boxes, check_boxes_in_image, check_points_in_image
 
     if args.text is not None:
+        if args.geo:
+            raise CliError("--geo goes with --point / --box prompts, not --text")
         return run_text(args)
     refuse_unused_text_flags(args)
     # everything that can be checked is checked before the model loads
@@ -155,9 +232,19 @@ def run(args: argparse.Namespace) -> int:
     device_from_args(args)
     model_config = model_config_from_args(args)
     given_points, given_box = points, box  # image pixels, as written to scores.json
-    window = None
-    if args.window is not None or args.scale is not None:
-        image, window, full_hw = _read_window(args, points, box, model_config.image_size)
+    window = georef = None
+    if args.geo:
+        from ..geo.raster import require_geo
+
+        try:
+            require_geo()
+        except ImportError as exc:
+            raise CliError(f"--geo: {exc}") from None
+    elif args.bands is not None or args.stretch is not None:
+        raise CliError("--bands and --stretch go with --geo")
+    if args.window is not None or args.scale is not None or args.geo:
+        windowed = args.window is not None or args.scale is not None
+        image, window, full_hw, georef = _read_window(args, points, box, model_config.image_size if windowed else None)
         if points is not None:
             points = points - np.array([window.x0, window.y0], dtype=np.float64)
         if box is not None:
@@ -213,6 +300,8 @@ def run(args: argparse.Namespace) -> int:
         atomic_save_png(args.out / "overlay.png", overlay)
         if window is not None:
             _write_full_size_rles(args.out / "masks.rle.json", result.masks, window, full_hw)
+        if georef is not None:
+            _write_geo(args, result, window, full_hw, georef)
         atomic_write_json(
             args.out / "scores.json",
             {

@@ -67,11 +67,14 @@ def write_label_geotiff(
                 dst.write(labels, 1, window=RioWindow(0, y0, width, rows.height))
 
 
-def object_polygons(objects: Sequence[MergedMask], georef: GeoReference):
+SCORE_FIELDS = ("predicted_iou", "stability_score")
+
+
+def object_polygons(objects: Sequence[MergedMask], georef: GeoReference, *, fields: Sequence[str] = SCORE_FIELDS):
     """A GeoDataFrame, one row per object: ``id``, ``pixels``, ``area`` (in the CRS's units
-    squared, or pixels without a CRS), ``area_m2`` on the ellipsoid for geographic CRSs,
-    ``predicted_iou``, ``stability_score`` and the (multi)polygon in map coordinates (pixel
-    corners: a pixel is a unit square)."""
+    squared, or pixels without a CRS), ``area_m2`` on the ellipsoid for geographic CRSs, the
+    score ``fields`` (of :data:`SCORE_FIELDS`) and the (multi)polygon in map coordinates
+    (pixel corners: a pixel is a unit square)."""
     import geopandas as gpd
     from rasterio.features import shapes
     from shapely.geometry import Polygon, shape
@@ -88,14 +91,10 @@ def object_polygons(objects: Sequence[MergedMask], georef: GeoReference):
             pixels = sparse.pixels.astype(np.uint8)
             parts = [shape(g) for g, v in shapes(pixels, mask=sparse.pixels, transform=transform) if v]
             geometries.append(unary_union(parts))
-        rows.append(
-            {"id": obj.id, "pixels": obj.area, "predicted_iou": obj.predicted_iou, "stability_score": obj.stability_score}
-        )
+        rows.append({"id": obj.id, "pixels": obj.area, **{name: getattr(obj, name) for name in fields}})
     frame = gpd.GeoDataFrame(rows, geometry=geometries, crs=georef.crs)
     if len(frame) == 0:
-        frame = gpd.GeoDataFrame(
-            {"id": [], "pixels": [], "predicted_iou": [], "stability_score": []}, geometry=[], crs=georef.crs
-        )
+        frame = gpd.GeoDataFrame({"id": [], "pixels": [], **{name: [] for name in fields}}, geometry=[], crs=georef.crs)
     frame["area"] = [g.area for g in frame.geometry]  # in the CRS's own units, as documented
     if georef.crs is not None and georef.crs.is_geographic and len(frame):
         from pyproj import Geod
@@ -105,12 +104,14 @@ def object_polygons(objects: Sequence[MergedMask], georef: GeoReference):
     return frame
 
 
-def write_polygons(path: str | Path, objects: Sequence[MergedMask], georef: GeoReference) -> None:
+def write_polygons(
+    path: str | Path, objects: Sequence[MergedMask], georef: GeoReference, *, fields: Sequence[str] = SCORE_FIELDS
+) -> None:
     """The objects' polygons as GeoJSON (``.geojson``/``.json``) or GeoPackage (``.gpkg``), atomically."""
     path = Path(path)
     driver = VECTOR_DRIVERS.get(path.suffix.lower())
     if driver is None:
         raise ValueError(f"{path}: polygons are written as {', '.join(VECTOR_DRIVERS)}")
-    frame = object_polygons(objects, georef)
+    frame = object_polygons(objects, georef, fields=fields)
     with atomic_output(path) as temp:
         frame.to_file(temp, driver=driver, layer="objects" if driver == "GPKG" else None)
