@@ -40,7 +40,7 @@ OUTPUTS = (
 
 def add_parser(sub) -> None:
     p = sub.add_parser("segment", help="segment one image from clicks and/or a box, or the objects a text names")
-    p.add_argument("image", type=Path, help="image file (any format PIL reads)")
+    p.add_argument("image", type=Path, help="image file (any format PIL reads; TIFFs of any size with --window; rasters GDAL reads with --geo)")
     p.add_argument(
         "--point",
         action="append",
