@@ -99,26 +99,11 @@ class MemoryEncoder(nn.Module):
 
         Returns memory features [B, C_mem, h, w] and their position encoding [B, C_mem, h, w].
         When every row of pix_feat is the same tensor (a stride-0 batch: one frame's features
-        for several objects), its projection is computed once. In inference the objects go
-        through the mask downsampler and the fuser in chunks of at most
-        :data:`CHUNK_MASK_PIXELS` mask pixels (one object from 512 px up): a whole batch's
-        activations at 1024 px (128 MB per tensor at 8 objects) cost more in fresh pages than
-        the convolutions, and each object's result is independent of the others.
+        for several objects), its projection is computed once.
         """
-        batch = mask_for_mem.shape[0]
-        shared = batch > 1 and pix_feat.stride(0) == 0
-        feats = self.pix_feat_proj(pix_feat[:1] if shared else pix_feat)
-        tracing = torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
-        if self.training or tracing:
-            x = self.out_proj(self.fuser(feats + self.mask_downsampler(mask_for_mem)))
-        else:
-            chunk = max(1, CHUNK_MASK_PIXELS // (mask_for_mem.shape[-2] * mask_for_mem.shape[-1]))
-            parts = []
-            for start in range(0, batch, chunk):
-                masks = self.mask_downsampler(mask_for_mem[start : start + chunk])
-                parts.append(self.out_proj(self.fuser((feats if shared else feats[start : start + chunk]) + masks)))
-            x = parts[0] if len(parts) == 1 else torch.cat(parts)
+        masks = self.mask_downsampler(mask_for_mem)
+        if pix_feat.shape[0] > 1 and pix_feat.stride(0) == 0:
+            pix_feat = pix_feat[:1]
+        x = self.pix_feat_proj(pix_feat) + masks
+        x = self.out_proj(self.fuser(x))
         return x, self.position_encoding(x).to(x.dtype)
-
-
-CHUNK_MASK_PIXELS = 4 * 256 * 256  # mask pixels per memory-encoder chunk in inference
