@@ -170,7 +170,6 @@ class MaskRefiner:
         out[window.y0 : window.y1, window.x0 : window.x1] = fine
         return RefinedMask(out, window, True, score)
 
-
     def agrees(self, fine: np.ndarray, coarse: np.ndarray, image_shape: tuple[int, int]) -> bool:
         """Whether the refined crop mask ``fine`` may replace ``coarse`` (both [h, w]) on an
         image of ``image_shape`` (the coarse mask's cell is its long side / the low-res grid)."""
