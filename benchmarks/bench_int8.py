@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import platform
 import statistics
 import sys
 import time
@@ -42,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_image  # noqa: E402
 import bench_synthetic  # noqa: E402
 import bench_video  # noqa: E402
+from machine import cpu_info  # noqa: E402
 
 from samstream.accel import apply_cpu_backend, quantize_int8  # noqa: E402
 from samstream.accel.int8 import Int8Linear, probe_int8  # noqa: E402
@@ -55,15 +55,7 @@ PARTS = ("image", "video", "jf")
 
 def machine() -> dict:
     """The CPU's name, the flags that matter for int8 / bf16, threads and the load average."""
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
+    name, flags = cpu_info()
     wanted = ("avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
     return {
         "cpu": name,

@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_name  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PARITY = Path(os.environ.get("SAMSTREAM_SHARED", REPO.parent / "shared")) / "fixtures" / "parity"
@@ -77,16 +79,6 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 def _size_mib(folder: Path) -> float:
     return sum(f.stat().st_size for f in folder.glob("*.onnx")) / 2**20
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -141,7 +133,7 @@ def parity_speed(root: Path, frames: int, repeats: int, threads: int) -> None:
         model = OnnxModel(folder, num_threads=threads)
         engines[name] = (OnnxImagePredictor(model), OnnxVideoPredictor(model))
 
-    print(f"machine: {_cpu_name()}, {os.cpu_count()} cores, {threads} thread(s); "
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, {threads} thread(s); "
           f"torch {torch.__version__}; model: parity fixture (256 px); image 512x512; video {frames} frames 320x136, 2 objects")
     results = {}
     for name, (img_pred, vid_pred) in engines.items():
@@ -193,7 +185,7 @@ def bundled_jf(root: Path, videos: int, frames: int, threads: int) -> dict[str, 
     }
     scores = {}
     print(
-        f"machine: {_cpu_name()}, {os.cpu_count()} cores, {threads} thread(s); samstream-synthetic (256 px), "
+        f"machine: {cpu_name()}, {os.cpu_count()} cores, {threads} thread(s); samstream-synthetic (256 px), "
         f"{videos} held-out synthetic clips of {frames} frames, one click per object:"
     )
     for name, make in engines.items():

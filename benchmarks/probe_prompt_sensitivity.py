@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 
 import torch
+
+from machine import cpu_name
 
 from samstream.build import build_model
 from samstream.training.synthetic import make_image
@@ -24,18 +25,6 @@ from samstream.video.clip import ClipPrompts, run_clip
 
 _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 _STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-
-
-def cpu_name() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux), else the platform's machine type."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

@@ -108,17 +108,24 @@ def test_segment_scale_and_box_window(big_tiff, tmp_path, tiny_model_files):
     assert x0 <= 100 and y0 <= 100 and x1 >= 500 and y1 >= 420  # the window grew to hold the box
 
 
-def test_everything_geo_outputs_in_the_input_crs(tmp_path, tiny_model_files, capsys):
+def _coffee_geotiff(tmp_path):
+    """(path, image [3, 300, 400] uint16, crs, transform): a 16-bit 3-band GeoTIFF in EPSG:3857, 0.5 m pixels."""
     rasterio = pytest.importorskip("rasterio")
-    gpd = pytest.importorskip("geopandas")
     from rasterio.crs import CRS
     from rasterio.transform import from_origin
 
-    image = np.moveaxis(sample_image("coffee")[:300, :400], 2, 0).astype(np.uint16) * 200  # 16-bit, 3 bands
+    image = np.moveaxis(sample_image("coffee")[:300, :400], 2, 0).astype(np.uint16) * 200
     crs, transform = CRS.from_epsg(3857), from_origin(1_000_000.0, 6_000_000.0, 0.5, 0.5)
     path = tmp_path / "scene.tif"
     with rasterio.open(path, "w", driver="GTiff", height=300, width=400, count=3, dtype="uint16", crs=crs, transform=transform) as dst:
         dst.write(image)
+    return path, image, crs, transform
+
+
+def test_everything_geo_outputs_in_the_input_crs(tmp_path, tiny_model_files, capsys):
+    rasterio = pytest.importorskip("rasterio")
+    gpd = pytest.importorskip("geopandas")
+    path, image, crs, transform = _coffee_geotiff(tmp_path)
     out = tmp_path / "out"
     args = ["everything", str(path), "--output-dir", str(out), "--tile", "256", "--geo", "--vector-format", "gpkg", "--bands", "3,2,1"]
     assert main([*args, *FAST, *tiny_model_files.cli_args()]) == 0
@@ -145,14 +152,7 @@ def test_everything_geo_outputs_in_the_input_crs(tmp_path, tiny_model_files, cap
 def test_segment_geo_outputs_in_the_input_crs(tmp_path, tiny_model_files, capsys):
     rasterio = pytest.importorskip("rasterio")
     gpd = pytest.importorskip("geopandas")
-    from rasterio.crs import CRS
-    from rasterio.transform import from_origin
-
-    image = np.moveaxis(sample_image("coffee")[:300, :400], 2, 0).astype(np.uint16) * 200  # 16-bit, 3 bands
-    crs, transform = CRS.from_epsg(3857), from_origin(1_000_000.0, 6_000_000.0, 0.5, 0.5)
-    path = tmp_path / "scene.tif"
-    with rasterio.open(path, "w", driver="GTiff", height=300, width=400, count=3, dtype="uint16", crs=crs, transform=transform) as dst:
-        dst.write(image)
+    path, image, crs, transform = _coffee_geotiff(tmp_path)
     for extra in (["--window", "128"], []):  # a window around the click, then the whole raster
         out = tmp_path / f"out{len(extra)}"
         args = ["segment", str(path), "--point", "250,150", "--out", str(out), "--geo", "--vector-format", "gpkg", *extra]
