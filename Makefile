@@ -35,6 +35,7 @@ train-synthetic: setup
 	$(BIN)/samstream train --config configs/train/samstream_synthetic_stage2.yaml
 	$(BIN)/samstream train --config configs/train/samstream_synthetic_stage3.yaml
 	$(BIN)/samstream train --config configs/train/samstream_synthetic_stage4.yaml
+	$(BIN)/samstream train --config configs/train/samstream_synthetic_stage5.yaml
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -43,7 +43,7 @@ from samstream.eval.metrics import boundary_f, jaccard
 from samstream.training.synthetic import SyntheticClip, SyntheticVideoConfig, make_video
 from samstream.video.predictor import VideoPredictor
 
-SEED_BASE = 20_000_000  # seeds the training never draws (its datasets use seeds below 10^6)
+SEED_BASE = 20_000_000  # seeds the training never draws (its datasets use seeds below 5 x 10^6)
 STRATEGIES = ("default", "motion", "multipath", "distractor", "motion+distractor")
 CATEGORIES = ("after re-entry", "after occlusion", "distractor nearby")
 OCCLUDED_FRACTION = 0.25

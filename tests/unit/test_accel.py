@@ -14,7 +14,7 @@ from tiny import moving_clip, prompt_cases, sample_image
 from torch import nn
 
 from samstream.accel import VIDEO_PARTS, apply_cpu_backend, compile_model, has_cpu_backend, remove_cpu_backend
-from samstream.accel.cpu import CpuConv1x1, CpuHiera, CpuLinear, CpuModule, CpuMultiScaleAttention
+from samstream.accel.cpu import CpuConv1x1, CpuHiera, CpuLinear, CpuMemoryEncoder, CpuModule, CpuMultiScaleAttention
 from samstream.accel.onednn import OnednnKernels, probe_onednn
 from samstream.build import build_model
 from samstream.compat import SAM2ImagePredictor
@@ -134,6 +134,26 @@ def test_video_frames_agree(models):
         torch.testing.assert_close(got[f], want[f], atol=FP32_TOL * 10, rtol=FP32_TOL)
 
 
+def test_memory_encoder_one_object_at_a_time_agrees_with_the_batch(tiny_model_files):
+    plain = build_model(*tiny_model_files, accel=None, for_video=True)
+    fast = build_model(*tiny_model_files, accel="cpu", for_video=True)
+    side = plain.image_size
+    torch.manual_seed(0)
+    shared = torch.randn(1, plain.config.memory_encoder.in_dim, side // 16, side // 16).expand(3, -1, -1, -1)
+    masks = torch.rand(3, 1, side, side)
+    for feats in (shared, shared.contiguous() + torch.randn_like(shared)):  # one frame for all; one per object
+        with torch.inference_mode():
+            want = plain.memory_encoder(feats, masks)
+            got = fast.memory_encoder(feats, masks)
+        for a, b in zip(got, want):
+            assert a.shape == b.shape == (3, plain.config.memory_encoder.out_dim, side // 16, side // 16)
+            torch.testing.assert_close(a, b, atol=FP32_TOL, rtol=FP32_TOL)
+    # with gradients needed the batched plain path runs, and gradients flow
+    masks.requires_grad_(True)
+    fast.memory_encoder(shared, masks)[0].square().mean().backward()
+    assert masks.grad is not None and masks.grad.abs().sum() > 0
+
+
 # --------------------------------------------------------------------------- structure
 
 
@@ -148,6 +168,7 @@ def test_swap_keeps_parameters_and_state_dict(tiny_model_files):
     assert isinstance(model.image_encoder.trunk.blocks[0].attn, CpuMultiScaleAttention)
     assert isinstance(model.sam_mask_decoder.conv_s0, CpuConv1x1)
     assert isinstance(model.memory_attention.layers[0].linear1, CpuLinear)
+    assert isinstance(model.memory_encoder, CpuMemoryEncoder)
     assert not any(isinstance(m, CpuModule) for m in model.memory_encoder.modules() if isinstance(m, nn.Conv2d))
 
     remove_cpu_backend(model)

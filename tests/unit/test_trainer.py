@@ -70,20 +70,26 @@ def test_interrupted_run_resumes_where_it_stopped(tiny_yaml, tmp_path, monkeypat
     calls = {"n": 0}
     original = trainer_module.clip_gradients
 
-    def interrupt_at_step_3(*args, **kwargs):
+    def interrupt_at_step_4(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == 4:
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
     config = _config(tiny_yaml, tmp_path / "b", steps=4, **{"checkpoint.every_steps": 2})
-    monkeypatch.setattr(trainer_module, "clip_gradients", interrupt_at_step_3)
+    monkeypatch.setattr(trainer_module, "clip_gradients", interrupt_at_step_4)
     with pytest.raises(KeyboardInterrupt):
         Trainer(config).run()
     assert torch.load(tmp_path / "b" / "resume.pt", weights_only=True)["step"] == 2
+
+    def log_steps() -> list[int]:
+        return [int(line.split(",")[0]) for line in (tmp_path / "b" / "log.csv").read_text().splitlines()[1:]]
+
+    assert log_steps() == [1, 2, 3]  # step 3 was done and logged, but after the last checkpoint
     monkeypatch.setattr(trainer_module, "clip_gradients", original)
     resumed = Trainer(config).run()
     assert [row["step"] for row in resumed.history] == [3, 4]
+    assert log_steps() == [1, 2, 3, 4]  # step 3 once: the interrupted run's row was dropped
     got = build_model(resumed.final_dir / "model.yaml", resumed.final_dir / "model.pt", accel=None).state_dict()
     diffs = {name: float((got[name].float() - t.float()).abs().max()) for name, t in want.items()}
     worst = max(diffs, key=diffs.get)

@@ -10,6 +10,9 @@ with the same parameters, buffers and state-dict names (gpt-fast ``quantize.py``
 - attention modules -> the chunked CPU attention kernel
   (:func:`samstream.accel.cpu_attention.cpu_scaled_dot_product`); Hiera's attention also
   gets a bfloat16 path for many windows with per-head projections kept on the module;
+- :class:`MemoryEncoder` -> :class:`CpuMemoryEncoder`: the mask downsampler and fuser run one
+  object at a time (their full-resolution maps of one mask stay in cache; a batch of masks
+  does not);
 - the 1x1 convolutions of the FPN neck and the mask decoder (fed channels-last maps)
   -> :class:`CpuConv1x1`, a linear layer over the channels; the neck keeps its merged
   conv_s0/conv_s1 projections; the Hiera trunk keeps its position embedding.
@@ -31,6 +34,7 @@ from ..modeling.hiera import Hiera, MultiScaleAttention, pool_hw
 from ..modeling.image_encoder import FpnNeck
 from ..modeling.mask_decoder import MaskDecoder
 from ..modeling.memory_attention import MemoryAttentionLayer
+from ..modeling.memory_encoder import MemoryEncoder
 from .cpu_attention import cpu_scaled_dot_product
 from .onednn import (
     CastCache,
@@ -302,6 +306,27 @@ class CpuFpnNeck(CpuModule, FpnNeck):
         return y.permute(0, 3, 1, 2)
 
 
+class CpuMemoryEncoder(CpuModule, MemoryEncoder):
+    """:class:`MemoryEncoder` fusing one object's mask at a time at CPU inference.
+
+    The mask downsampler's first maps are large and thin ([1, 4, 512, 512] for a 1024 px mask):
+    one object's fit in the cache, a batch of them does not, and each of the layer norms and
+    activations over them is a pass through memory. Same results as the batched call.
+    """
+
+    plain_class = MemoryEncoder
+
+    def fuse(self, projected: torch.Tensor, mask_for_mem: torch.Tensor) -> torch.Tensor:
+        count = mask_for_mem.shape[0]
+        if count == 1 or not cpu_inference(mask_for_mem, projected):
+            return super().fuse(projected, mask_for_mem)
+        fused = []
+        for i in range(count):
+            row = projected if projected.shape[0] == 1 else projected[i : i + 1]
+            fused.append(super().fuse(row, mask_for_mem[i : i + 1]))
+        return torch.cat(fused)
+
+
 # exact base class -> swapped class
 _SWAPS: dict[type[nn.Module], type[nn.Module]] = {
     nn.Linear: CpuLinear,
@@ -312,6 +337,7 @@ _SWAPS: dict[type[nn.Module], type[nn.Module]] = {
     MultiScaleAttention: CpuMultiScaleAttention,
     Hiera: CpuHiera,
     FpnNeck: CpuFpnNeck,
+    MemoryEncoder: CpuMemoryEncoder,
 }
 # modules whose 1x1 convolutions see channels-last maps (run as linear layers)
 _POINTWISE_OWNERS = (FpnNeck, MaskDecoder)

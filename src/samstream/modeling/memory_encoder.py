@@ -101,9 +101,15 @@ class MemoryEncoder(nn.Module):
         When every row of pix_feat is the same tensor (a stride-0 batch: one frame's features
         for several objects), its projection is computed once.
         """
-        masks = self.mask_downsampler(mask_for_mem)
+        x = self.fuse(self.project_features(pix_feat), mask_for_mem)
+        return x, self.position_encoding(x).to(x.dtype)
+
+    def project_features(self, pix_feat: torch.Tensor) -> torch.Tensor:
+        """[B, C, h, w] -> [B, C, h, w], or [1, C, h, w] for a stride-0 batch of one frame."""
         if pix_feat.shape[0] > 1 and pix_feat.stride(0) == 0:
             pix_feat = pix_feat[:1]
-        x = self.pix_feat_proj(pix_feat) + masks
-        x = self.out_proj(self.fuser(x))
-        return x, self.position_encoding(x).to(x.dtype)
+        return self.pix_feat_proj(pix_feat)
+
+    def fuse(self, projected: torch.Tensor, mask_for_mem: torch.Tensor) -> torch.Tensor:
+        """Projected features [B or 1, C, h, w] and masks [B, 1, 16h, 16w] -> [B, C_mem, h, w]."""
+        return self.out_proj(self.fuser(projected + self.mask_downsampler(mask_for_mem)))

@@ -72,8 +72,8 @@ def write_davis_dataset(
 ) -> DavisExport:
     """Generate the clip of every seed and write them all (see the module docstring).
 
-    Held-out sets should use seeds that training does not draw (e.g. training draws
-    from 0..10**6, evaluation from 10**9 on).
+    Held-out sets should use seeds that training does not draw (the bundled model's
+    training configs draw below 5 * 10**6; evaluation could start at 10**9).
     """
     root = Path(root)
     names: list[str] = []

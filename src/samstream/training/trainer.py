@@ -11,9 +11,9 @@ NCCL on GPUs), rank 0 alone writing logs and checkpoints.
 
 from __future__ import annotations
 
-import dataclasses
-
 import csv
+import dataclasses
+import io
 import math
 import os
 import time
@@ -200,7 +200,7 @@ class Trainer:
             torch.autocast(self.device.type, dtype=torch.bfloat16) if cfg.precision == "bf16" else nullcontext()
         )
         history: list[dict[str, float]] = []
-        log = _CsvLog(self.output_dir / LOG_FILE) if main and cfg.logging.csv else None
+        log = _CsvLog(self.output_dir / LOG_FILE, start) if main and cfg.logging.csv else None
         board = _tensorboard(self.output_dir) if main and cfg.logging.tensorboard else None
         bar = None
         if main and cfg.logging.progress_bar:
@@ -295,10 +295,17 @@ class Trainer:
 
 
 class _CsvLog:
-    """Rows appended to a CSV file, flushed after each (a killed run keeps every full row)."""
+    """Rows appended to a CSV file, flushed after each (a killed run keeps every full row).
 
-    def __init__(self, path: Path) -> None:
+    A run that starts at ``start`` (0, or the step of its resume checkpoint) first drops the
+    rows an earlier, interrupted run wrote after that step (and a half-written last line), so
+    the log has each step once.
+    """
+
+    def __init__(self, path: Path, start: int = 0) -> None:
         self.path = path
+        if path.is_file() and path.stat().st_size > 0:
+            _keep_rows_up_to(path, start)
         new = not path.is_file() or path.stat().st_size == 0
         self._file = open(path, "a", newline="")
         self._writer = csv.DictWriter(self._file, fieldnames=LOG_FIELDS)
@@ -308,6 +315,18 @@ class _CsvLog:
     def write(self, row: dict[str, float]) -> None:
         self._writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else v) for k, v in row.items()})
         self._file.flush()
+
+
+def _keep_rows_up_to(path: Path, step: int) -> None:
+    """Rewrite the CSV log at path (atomically) with only its full rows of steps <= step."""
+    with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if None not in r.values() and str(r.get("step", "")).isdigit()]
+    kept = [r for r in rows if int(r["step"]) <= step]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=LOG_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(kept)
+    atomic_write_bytes(path, buffer.getvalue().encode())
 
 
 def _tensorboard(output_dir: Path):
