@@ -148,7 +148,7 @@ def test_memory_encoder_one_object_at_a_time_agrees_with_the_batch(tiny_model_fi
         for a, b in zip(got, want):
             assert a.shape == b.shape == (3, plain.config.memory_encoder.out_dim, side // 16, side // 16)
             torch.testing.assert_close(a, b, atol=FP32_TOL, rtol=FP32_TOL)
-    # with gradients needed the batched plain path runs, and gradients flow
+    # with gradients needed (the plain batched path) gradients reach the masks
     masks.requires_grad_(True)
     fast.memory_encoder(shared, masks)[0].square().mean().backward()
     assert masks.grad is not None and masks.grad.abs().sum() > 0

@@ -11,8 +11,8 @@ with the same parameters, buffers and state-dict names (gpt-fast ``quantize.py``
   (:func:`samstream.accel.cpu_attention.cpu_scaled_dot_product`); Hiera's attention also
   gets a bfloat16 path for many windows with per-head projections kept on the module;
 - :class:`MemoryEncoder` -> :class:`CpuMemoryEncoder`: the mask downsampler and fuser run one
-  object at a time (their full-resolution maps of one mask stay in cache; a batch of masks
-  does not);
+  object at a time (measured faster: one mask's full-resolution maps fit in the cache, a
+  batch's do not);
 - the 1x1 convolutions of the FPN neck and the mask decoder (fed channels-last maps)
   -> :class:`CpuConv1x1`, a linear layer over the channels; the neck keeps its merged
   conv_s0/conv_s1 projections; the Hiera trunk keeps its position embedding.
