@@ -28,8 +28,8 @@ demo: setup
 	  $(BIN)/samstream segment src/samstream/assets/cat.jpg --point 150,120 --model samstream-synthetic --out $(DEMO_OUT) --overwrite; \
 	else exit $$rc; fi
 
-# The bundled model's training run (README "Training"), four stages, about 3 hours on 2 CPU cores;
-# the weights end in runs/samstream-synthetic/stage4/final/model.safetensors.
+# The bundled model's training run (README "Training"), five stages, about 5 hours on 2 CPU cores;
+# the weights end in runs/samstream-synthetic/stage5/final/model.safetensors.
 train-synthetic: setup
 	$(BIN)/samstream train --config configs/train/samstream_synthetic_stage1.yaml
 	$(BIN)/samstream train --config configs/train/samstream_synthetic_stage2.yaml
