@@ -19,6 +19,7 @@ from samstream.accel.onednn import OnednnKernels, probe_onednn
 from samstream.build import build_model
 from samstream.compat import SAM2ImagePredictor
 from samstream.config import load_config
+from samstream.modeling.memory_encoder import MemoryEncoder
 from samstream.video.predictor import VideoPredictor
 
 FP32_TOL = 1e-4
@@ -134,19 +135,37 @@ def test_video_frames_agree(models):
         torch.testing.assert_close(got[f], want[f], atol=FP32_TOL * 10, rtol=FP32_TOL)
 
 
-def test_memory_encoder_one_object_at_a_time_agrees_with_the_batch(tiny_model_files):
+def test_memory_encoder_group_size_follows_the_mask_size():
+    group = CpuMemoryEncoder.group_size
+    assert group(torch.empty(8, 1, 1024, 1024)) == 1  # a 4 MB first map: one mask at a time
+    assert group(torch.empty(8, 1, 512, 512)) == 1  # 1 MB
+    assert group(torch.empty(8, 1, 256, 256)) == 4  # 256 KB each
+    assert group(torch.empty(8, 1, 256, 256, dtype=torch.bfloat16)) == 8
+
+
+def test_memory_encoder_in_groups_agrees_with_the_batch(tiny_model_files, monkeypatch):
     plain = build_model(*tiny_model_files, accel=None, for_video=True)
     fast = build_model(*tiny_model_files, accel="cpu", for_video=True)
     side = plain.image_size
+    count = 5
+    monkeypatch.setattr(CpuMemoryEncoder, "group_bytes", 2 * side * side * 4)  # groups of 2, 2 and 1
+    assert CpuMemoryEncoder.group_size(torch.empty(count, 1, side, side)) == 2
     torch.manual_seed(0)
-    shared = torch.randn(1, plain.config.memory_encoder.in_dim, side // 16, side // 16).expand(3, -1, -1, -1)
-    masks = torch.rand(3, 1, side, side)
+    shared = torch.randn(1, plain.config.memory_encoder.in_dim, side // 16, side // 16).expand(count, -1, -1, -1)
+    masks = torch.rand(count, 1, side, side)
+    calls = []
+    fuse = MemoryEncoder.fuse
+    monkeypatch.setattr(MemoryEncoder, "fuse", lambda self, p, m: calls.append(m.shape[0]) or fuse(self, p, m))
     for feats in (shared, shared.contiguous() + torch.randn_like(shared)):  # one frame for all; one per object
+        calls.clear()
         with torch.inference_mode():
             want = plain.memory_encoder(feats, masks)
+            assert calls == [count]
+            calls.clear()
             got = fast.memory_encoder(feats, masks)
+            assert calls == [2, 2, 1]
         for a, b in zip(got, want):
-            assert a.shape == b.shape == (3, plain.config.memory_encoder.out_dim, side // 16, side // 16)
+            assert a.shape == b.shape == (count, plain.config.memory_encoder.out_dim, side // 16, side // 16)
             torch.testing.assert_close(a, b, atol=FP32_TOL, rtol=FP32_TOL)
     # with gradients needed (the plain batched path) gradients reach the masks
     masks.requires_grad_(True)

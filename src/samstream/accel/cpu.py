@@ -10,9 +10,9 @@ with the same parameters, buffers and state-dict names (gpt-fast ``quantize.py``
 - attention modules -> the chunked CPU attention kernel
   (:func:`samstream.accel.cpu_attention.cpu_scaled_dot_product`); Hiera's attention also
   gets a bfloat16 path for many windows with per-head projections kept on the module;
-- :class:`MemoryEncoder` -> :class:`CpuMemoryEncoder`: the mask downsampler and fuser run one
-  object at a time (measured faster: one mask's full-resolution maps fit in the cache, a
-  batch's do not);
+- :class:`MemoryEncoder` -> :class:`CpuMemoryEncoder`: the mask downsampler and fuser run on
+  groups of masks whose full-resolution maps fit in 1 MiB (one at a time from 512 px up; measured
+  faster: one mask's maps fit in the cache, a batch's do not);
 - the 1x1 convolutions of the FPN neck and the mask decoder (fed channels-last maps)
   -> :class:`CpuConv1x1`, a linear layer over the channels; the neck keeps its merged
   conv_s0/conv_s1 projections; the Hiera trunk keeps its position embedding.
@@ -307,23 +307,34 @@ class CpuFpnNeck(CpuModule, FpnNeck):
 
 
 class CpuMemoryEncoder(CpuModule, MemoryEncoder):
-    """:class:`MemoryEncoder` fusing one object's mask at a time at CPU inference.
+    """:class:`MemoryEncoder` fusing masks in small groups at CPU inference.
 
-    The mask downsampler's first maps are large and thin ([1, 4, 512, 512] for a 1024 px mask):
-    one object's fit in the cache, a batch of them does not, and each of the layer norms and
-    activations over them is a pass through memory. Same results as the batched call.
+    The mask downsampler's first map has one element per mask pixel whatever its stride
+    ([4, 512, 512] for a 1024 px mask at stride 2, [16, 256, 256] at stride 4): 4 MB in float32.
+    Each of the layer norms and activations over it is a pass through memory, so masks go through
+    in groups whose first maps fit in :attr:`group_bytes` (one mask at a time from 512 px up; at
+    256 px, where the maps are small and the per-call cost dominates, four together). Same
+    results as the batched call.
     """
 
     plain_class = MemoryEncoder
+    group_bytes = 1 << 20
+
+    @classmethod
+    def group_size(cls, mask_for_mem: torch.Tensor) -> int:
+        """Masks [B, 1, H, W] per group: the most whose first maps (H * W elements each) fit."""
+        per_mask = mask_for_mem.shape[-2] * mask_for_mem.shape[-1] * mask_for_mem.element_size()
+        return max(1, cls.group_bytes // per_mask)
 
     def fuse(self, projected: torch.Tensor, mask_for_mem: torch.Tensor) -> torch.Tensor:
         count = mask_for_mem.shape[0]
-        if count == 1 or not cpu_inference(mask_for_mem, projected):
+        group = self.group_size(mask_for_mem)
+        if count <= group or not cpu_inference(mask_for_mem, projected):
             return super().fuse(projected, mask_for_mem)
         fused = []
-        for i in range(count):
-            row = projected if projected.shape[0] == 1 else projected[i : i + 1]
-            fused.append(super().fuse(row, mask_for_mem[i : i + 1]))
+        for i in range(0, count, group):
+            rows = projected if projected.shape[0] == 1 else projected[i : i + group]
+            fused.append(super().fuse(rows, mask_for_mem[i : i + group]))
         return torch.cat(fused)
 
 
