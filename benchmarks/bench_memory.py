@@ -40,7 +40,9 @@ import torch
 
 from samstream.build import build_model
 from samstream.eval.metrics import boundary_f, jaccard
+from samstream.io.atomic import atomic_write_json
 from samstream.training.synthetic import SyntheticClip, SyntheticVideoConfig, make_video
+from samstream.video.memory import check_strategy
 from samstream.video.predictor import VideoPredictor
 
 SEED_BASE = 20_000_000  # seeds the training never draws (its datasets use seeds below 5 x 10^6)
@@ -119,6 +121,20 @@ def distractor_nearby(targets: np.ndarray, lookalikes: np.ndarray) -> np.ndarray
     with np.errstate(invalid="ignore"):
         touch = (dx > 0) & (dy > 0)  # NaN (an empty mask) compares False
     return touch.any(axis=2)
+
+
+def split_strategies(text: str) -> list[str]:
+    """``"default,multipath:pathways=2,memory_iou=0.4,motion"`` -> the three strategies (a piece
+    with ``=`` and no ``:`` is one more option of the strategy before it)."""
+    out: list[str] = []
+    for piece in (p.strip() for p in text.split(",")):
+        if not piece:
+            continue
+        if out and "=" in piece and ":" not in piece:
+            out[-1] += "," + piece
+        else:
+            out.append(piece)
+    return out
 
 
 def make_videos(per_scenario: int, frames: int, size: int, only: list[str] | None) -> list[Video]:
@@ -209,7 +225,7 @@ def main() -> None:
     parser.add_argument("--config", default=None, help="a model YAML (with --checkpoint)")
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated (default: %(default)s)")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated, options allowed (multipath:pathways=2) (default: %(default)s)")
     parser.add_argument("--scenarios", default=None, help="comma-separated subset of: " + ", ".join(scenarios(8, 64)))
     parser.add_argument("--videos", type=int, default=8, help="videos per scenario (default: %(default)s)")
     parser.add_argument("--frames", type=int, default=48, help="frames per video (default: %(default)s)")
@@ -226,11 +242,16 @@ def main() -> None:
         parser.error("give --model, or --config with --checkpoint")
     if args.config is not None and args.checkpoint is None:
         parser.error("--config needs --checkpoint")
+    strategies = split_strategies(args.strategies)
+    for memory in strategies:
+        try:
+            check_strategy(memory)
+        except ValueError as exc:
+            parser.error(f"--strategies: {exc}")
     model = build_model(
         name, args.checkpoint, device=args.device, for_video=True, download=args.model is not None,
         apply_postprocessing=args.apply_postprocessing,
     )
-    strategies = [s for s in args.strategies.split(",") if s]
     only = [s for s in args.scenarios.split(",") if s] if args.scenarios else None
     t0 = time.perf_counter()
     videos = make_videos(args.videos, args.frames, args.size, only)
@@ -250,8 +271,7 @@ def main() -> None:
     print_table(report)
     print(json.dumps(report, indent=2))
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=2)
+        atomic_write_json(args.json, report, indent=2)
 
 
 if __name__ == "__main__":

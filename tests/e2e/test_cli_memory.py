@@ -63,6 +63,7 @@ def _library(files, video, memory, lag=0):
         (["--memory", "motion"], "motion", 0),
         (["--memory", "multipath", "--lag", "2"], "multipath", 2),
         (["--memory", "distractor", "--object-memory", "2=multipath"], {1: "distractor", 2: "multipath"}, 0),
+        (["--memory", "multipath:pathways=2,memory_iou=0.5"], "multipath:pathways=2,memory_iou=0.5", 0),
     ],
 )
 def test_track_writes_what_the_strategy_computes(video, tiny_model_files, tmp_path, flags, memory, lag):
@@ -85,11 +86,15 @@ def test_track_stream_with_lag_writes_every_frame_once(video, tiny_model_files, 
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--memory", "nope"], "--memory nope: unknown strategy"),
-        (["--object-memory", "2=nope"], "--object-memory '2=nope': unknown strategy"),
+        (["--memory", "nope"], "--memory nope: unknown memory strategy 'nope'"),
+        (["--object-memory", "2=nope"], "--object-memory '2=nope': unknown memory strategy 'nope'"),
         (["--object-memory", "2"], "expected the form OBJ=NAME"),
         (["--object-memory", "x=motion"], "OBJ must be an integer"),
         (["--lag", "-1"], "--lag must be >= 0"),
+        (["--memory", "multipath:pathways=2x"], "--memory multipath:pathways=2x: option pathways='2x': expected an integer"),
+        (["--memory", "motion:speed=2"], "strategy 'motion' has no option speed (its options: stable_frames"),
+        (["--memory", "multipath:pathways=0"], "pathways must be >= 1, got 0"),
+        (["--object-memory", "2=motion:motion_weight=2"], "--object-memory '2=motion:motion_weight=2': motion_weight must be in [0, 1]"),
     ],
 )
 def test_bad_memory_flags(video, tiny_model_files, tmp_path, capsys, flags, message):

@@ -71,3 +71,10 @@ def test_videos_and_scores_on_the_tiny_model(bench, tiny_model_files):
     row = bench.evaluate(model, "multipath", videos)
     assert 0 <= row["J&F"] <= 100 and row["seconds per frame"] > 0
     assert row["objects"] == sum(int(v.clip.masks[0].reshape(v.clip.masks.shape[1], -1).any(1).sum()) for v in videos)
+
+
+def test_strategies_with_options_split(bench):
+    assert bench.split_strategies("default,multipath:pathways=2,memory_iou=0.4,motion,") == [
+        "default", "multipath:pathways=2,memory_iou=0.4", "motion",
+    ]
+    assert bench.split_strategies(",".join(bench.STRATEGIES)) == list(bench.STRATEGIES)

@@ -15,9 +15,16 @@ from samstream.video.memory import (
     Keep,
     MemoryPolicy,
     MemoryStrategy,
+    DistractorConfig,
+    MotionConfig,
+    MotionDistractorMemory,
+    MultipathMemory,
+    check_strategy,
     make_strategy,
+    parse_strategy,
     register_strategy,
     strategy_names,
+    strategy_options,
 )
 from samstream.video.predictor import VideoPredictor, mask_boxes
 from samstream.video.streaming import StreamingTracker
@@ -108,6 +115,54 @@ def test_registry(model):
         register_strategy("default", lambda c: DefaultMemory(MemoryPolicy.from_config(c)))
     with pytest.raises(TypeError, match="memory must be"):
         VideoPredictor(model, memory=3)
+
+
+def test_strategy_options_in_the_name(model):
+    assert parse_strategy("multipath") == ("multipath", {})
+    assert parse_strategy("multipath:pathways=2, memory_iou=0.4") == ("multipath", {"pathways": "2", "memory_iou": "0.4"})
+    multipath = make_strategy("multipath:pathways=2,memory_iou=0.4", model.config)
+    assert isinstance(multipath, MultipathMemory)
+    assert (multipath.config.pathways, multipath.config.memory_iou) == (2, 0.4)
+    assert make_strategy("multipath", model.config).config.pathways == 3
+    both = make_strategy("motion+distractor:motion_weight=0.3,drm_size=2", model.config)
+    assert isinstance(both, MotionDistractorMemory)
+    assert both.motion == MotionConfig(motion_weight=0.3) and both.config == DistractorConfig(drm_size=2)
+    options = strategy_options("motion+distractor")
+    assert options["motion_weight"] == 0.15 and options["drm_size"] == 3
+    assert "noise" not in options and "area_ratio" not in options  # not scalars: Python API only
+    assert strategy_options("default") == {}
+    check_strategy("motion:stable_frames=10")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("multipath:", "no options after ':'"),
+        ("multipath:pathways", "'pathways' is not of the form key=value"),
+        ("multipath:pathways=2,pathways=3", "option pathways given twice"),
+        ("multipath:paths=2", "strategy 'multipath' has no option paths \\(its options: pathways, certainty"),
+        ("default:pathways=2", "strategy 'default' has no option pathways \\(its options: none\\)"),
+        ("multipath:pathways=2.5", "option pathways='2.5': expected an integer"),
+        ("motion:motion_weight=high", "option motion_weight='high': expected a number"),
+        ("motion:motion_weight=1.5", "motion_weight must be in \\[0, 1\\], got 1.5"),
+        ("sam2long:k=3", "unknown memory strategy 'sam2long'"),
+    ],
+)
+def test_strategy_options_errors(model, text, message):
+    with pytest.raises(ValueError, match=message):
+        check_strategy(text)
+    with pytest.raises(ValueError, match=message):
+        make_strategy(text, model.config)
+
+
+def test_a_registered_strategy_takes_no_options(model, monkeypatch):
+    from samstream.video.memory import registry
+
+    monkeypatch.setitem(registry._FACTORIES, "counting", lambda c: Counting(MemoryPolicy.from_config(c)))
+    assert "counting" in strategy_names()
+    assert isinstance(make_strategy("counting", model.config), Counting)
+    with pytest.raises(ValueError, match="strategy 'counting' takes no options"):
+        check_strategy("counting:calls=1")
 
 
 def test_frame_outputs_keep_what_strategies_need(model, video):

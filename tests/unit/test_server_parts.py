@@ -207,7 +207,7 @@ def test_settings_refuse_bad_limits():
         ServerSettings(max_sessions=0)
     with pytest.raises(ValueError, match="full_memory_frames"):
         ServerSettings(full_memory_frames=0)
-    with pytest.raises(ValueError, match="memory 'sam2long': unknown strategy"):
+    with pytest.raises(ValueError, match="memory 'sam2long': unknown memory strategy 'sam2long'"):
         ServerSettings(memory="sam2long")
     assert ServerSettings(idle_timeout_s=0.2).sweep_interval_s == pytest.approx(0.05)
 
@@ -222,7 +222,7 @@ def test_settings_refuse_bad_limits():
         (["--port", "0"], "--port 0"),
         (["--max-sessions", "0"], "--max-sessions"),
         (["--device", "tpu"], "--device 'tpu'"),
-        (["--memory", "sam2long"], "--memory sam2long: unknown strategy"),
+        (["--memory", "sam2long"], "--memory sam2long: unknown memory strategy"),
     ],
 )
 def test_serve_refuses_bad_flags_before_loading_a_model(tmp_path, capsys, extra, fragment):

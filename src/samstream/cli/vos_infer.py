@@ -51,8 +51,8 @@ def add_memory_arguments(p: argparse.ArgumentParser) -> None:
         "--memory",
         default="default",
         metavar="NAME",
-        help="memory strategy: default (the reference), motion, multipath, distractor, motion+distractor "
-        "(default: %(default)s)",
+        help="memory strategy: default (the reference), motion, multipath, distractor, motion+distractor; "
+        "options after a colon, e.g. multipath:pathways=2 (default: %(default)s)",
     )
     p.add_argument(
         "--lag",
@@ -124,11 +124,13 @@ def list_videos_from_args(args: argparse.Namespace):
 
 
 def check_memory(name: str) -> None:
-    """Reject an unknown memory strategy before any video runs."""
-    from ..video.memory import strategy_names
+    """Reject an unknown memory strategy, or bad options of one, before any video runs."""
+    from ..video.memory import check_strategy
 
-    if name not in strategy_names():
-        raise CliError(f"--memory {name}: unknown strategy (known: {', '.join(strategy_names())})")
+    try:
+        check_strategy(name)
+    except ValueError as exc:
+        raise CliError(f"--memory {name}: {exc}") from None
 
 
 def run_inference(args: argparse.Namespace, output_dir: Path, *, progress: bool = True):

@@ -76,10 +76,12 @@ class ServerSettings:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0):
                 raise ValueError(f"{name} must be in [0, 1] or None, got {value!r}")
-        from ..video.memory import strategy_names
+        from ..video.memory import check_strategy
 
-        if self.memory not in strategy_names():
-            raise ValueError(f"memory {self.memory!r}: unknown strategy (known: {', '.join(strategy_names())})")
+        try:
+            check_strategy(self.memory)
+        except ValueError as exc:
+            raise ValueError(f"memory {self.memory!r}: {exc}") from None
         if not str(self.detector).strip():
             raise ValueError("detector must name a detector (e.g. 'grounding-dino') or a model folder, got an empty string")
 

@@ -12,7 +12,7 @@ from .distractor import DistractorConfig, DistractorMemory
 from .filtering import Quality
 from .motion import MotionConfig, MotionMemory
 from .multipath import MultipathConfig, MultipathMemory
-from .registry import make_strategy, register_strategy, strategy_names
+from .registry import check_strategy, make_strategy, parse_strategy, register_strategy, strategy_names, strategy_options
 from .selection import MemoryPolicy, MemoryRef, MemorySelection, PointerRef, select_conditioning_frames, select_memories
 
 __all__ = [
@@ -33,9 +33,12 @@ __all__ = [
     "PerObjectMemory",
     "PointerRef",
     "Quality",
+    "check_strategy",
     "make_strategy",
+    "parse_strategy",
     "register_strategy",
     "select_conditioning_frames",
     "select_memories",
     "strategy_names",
+    "strategy_options",
 ]
