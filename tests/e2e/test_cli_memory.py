@@ -63,7 +63,7 @@ def _library(files, video, memory, lag=0):
         (["--memory", "motion"], "motion", 0),
         (["--memory", "multipath", "--lag", "2"], "multipath", 2),
         (["--memory", "distractor", "--object-memory", "2=multipath"], {1: "distractor", 2: "multipath"}, 0),
-        (["--memory", "multipath:pathways=2,memory_iou=0.5"], "multipath:pathways=2,memory_iou=0.5", 0),
+        (["--memory", "multipath:pathways=2,certain_pathways=1,memory_iou=0.5"], "multipath:pathways=2,certain_pathways=1,memory_iou=0.5", 0),
     ],
 )
 def test_track_writes_what_the_strategy_computes(video, tiny_model_files, tmp_path, flags, memory, lag):

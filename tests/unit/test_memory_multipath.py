@@ -80,3 +80,17 @@ def test_decide_extends_and_prunes_pathways():
     # uncertain (|logit| <= 2 on every pathway): diversity
     keeps = strategy.decide(3, [_proposal([0.9, 0.9, 0.3], 1.0, 0.0), _proposal([0.9, 0.2, 0.1], -1.5, -0.01)], None)
     assert [(k.parent, k.candidate) for k in keeps] == [(0, 0), (1, 0)]  # (0, 1) repeats 0.90; (1, 0) is -0.90
+
+
+def test_certain_pathways_collapses_while_certain_and_branches_when_not():
+    strategy = MultipathMemory(MemoryPolicy(), MultipathConfig(pathways=3, certain_pathways=1))
+    keeps = strategy.decide(1, [_proposal([0.5, 0.9, 0.7], 5.0, 0.0)], None)  # certain: the best only
+    assert [(k.parent, k.candidate) for k in keeps] == [(0, 1)]
+    keeps = strategy.decide(2, [_proposal([0.5, 0.9, 0.7], -4.0, -0.1)], None)  # certainly absent: still one
+    assert [(k.parent, k.candidate) for k in keeps] == [(0, 1)]
+    keeps = strategy.decide(3, [_proposal([0.5, 0.9, 0.7], 0.5, -0.2)], None)  # uncertain: three distinct IoUs
+    assert [(k.parent, k.candidate) for k in keeps] == [(0, 1), (0, 2), (0, 0)]
+    assert MultipathConfig(pathways=3).kept(True) == MultipathConfig(pathways=3).kept(False) == 3  # SAM2Long
+    assert MultipathConfig(pathways=3, certain_pathways=2).kept(True) == 2
+    with pytest.raises(ValueError, match="certain_pathways must be in 0..pathways \\(2\\), got 3"):
+        MultipathConfig(pathways=2, certain_pathways=3)

@@ -4,7 +4,9 @@ Each object keeps K pathways (hypotheses), each with its own memory bank. On eve
 each pathway's multimask candidates (3 per pathway) score the pathway's running sum plus
 ``log(predicted IoU)``; the candidates are pruned back to K:
 
-- when the object score is certain (``|logit| > certainty`` on some pathway), the K best;
+- when the object score is certain (``|logit| > certainty`` on some pathway), the K best (or
+  the ``certain_pathways`` best: with 1, a single pathway while the object is certain and K
+  again once it is not, for most of the gain at a fraction of the cost; 0, SAM2Long's K);
 - otherwise K with distinct predicted IoUs (rounded to ``iou_decimals``, signed by presence)
   so that the pathways stay diverse, topped up with the best candidate of each pathway not
   kept yet.
@@ -32,18 +34,26 @@ _LOG_EPS = 1e-5  # log(IoU + eps): an IoU of 0 gives a large penalty, not -inf
 
 @dataclass(frozen=True)
 class MultipathConfig:
-    """SAM2Long's settings: pathways K, the certainty of the object score, the memory's IoU threshold."""
+    """SAM2Long's settings: pathways K, the certainty of the object score, the memory's IoU
+    threshold; ``certain_pathways``: the pathways kept while the object is certain (0: K)."""
 
     pathways: int = 3
     certainty: float = 2.0
     memory_iou: float = 0.3
     iou_decimals: int = 2
+    certain_pathways: int = 0
 
     def __post_init__(self) -> None:
         if self.pathways < 1:
             raise ValueError(f"pathways must be >= 1, got {self.pathways}")
         if self.iou_decimals < 0:
             raise ValueError(f"iou_decimals must be >= 0, got {self.iou_decimals}")
+        if not 0 <= self.certain_pathways <= self.pathways:
+            raise ValueError(f"certain_pathways must be in 0..pathways ({self.pathways}), got {self.certain_pathways}")
+
+    def kept(self, certain: bool) -> int:
+        """How many pathways pruning keeps."""
+        return self.certain_pathways if certain and self.certain_pathways else self.pathways
 
 
 class PathCandidate(NamedTuple):
@@ -119,7 +129,7 @@ class MultipathMemory(FilteredMemory):
             for j, iou in enumerate(proposal.ious.float().cpu().tolist()):
                 cands.append(PathCandidate(h, j, path_score(proposal.prior_score, iou), iou, logit > 0))
         certain = max(abs(x) for x in logits) > self.config.certainty
-        kept = prune_pathways(cands, self.config.pathways, certain=certain, iou_decimals=self.config.iou_decimals)
+        kept = prune_pathways(cands, self.config.kept(certain), certain=certain, iou_decimals=self.config.iou_decimals)
         return [
             Keep(parent=cands[i].parent, candidate=cands[i].candidate, score=cands[i].score,
                  note=Quality(cands[i].iou, logits[cands[i].parent]))
