@@ -21,7 +21,8 @@ generator's ground truth:
   distractor nearby    frames where a look-alike's box, grown by half the object's size, touches
                        the object's box
 
-Time per frame is the tracking time (image encoding included) over the frames tracked.
+Time per frame is the tracking time (image encoding included) over the frames tracked. The
+strategies take turns video by video, so that their times are measured under the same load.
 
     python benchmarks/bench_memory.py --model samstream-synthetic
     python benchmarks/bench_memory.py --config model.yaml --checkpoint model.pt --videos 4 --frames 24
@@ -170,39 +171,62 @@ def track(model, memory: str, clip: SyntheticClip) -> tuple[np.ndarray, list[int
     return pred, ids, time.perf_counter() - start, clip.masks.shape[0]
 
 
-def evaluate(model, memory: str, videos: list[Video]) -> dict:
-    pairs, seconds, frames = [], 0.0, 0
-    pooled: dict[str, list[tuple[float, float]]] = {c: [] for c in CATEGORIES}
-    per_scenario: dict[str, list[tuple[float, float]]] = {}
-    for video in videos:
-        pred, ids, secs, count = track(model, memory, video.clip)
-        seconds, frames = seconds + secs, frames + count
+class _Tally:
+    """One strategy's scores and time as videos are added."""
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple[float, float]] = []
+        self.pooled: dict[str, list[tuple[float, float]]] = {c: [] for c in CATEGORIES}
+        self.per_scenario: dict[str, list[tuple[float, float]]] = {}
+        self.seconds, self.frames = 0.0, 0
+
+    def add(self, video: Video, pred: np.ndarray, ids: list[int], seconds: float, count: int) -> None:
+        self.seconds, self.frames = self.seconds + seconds, self.frames + count
         if not ids:
-            continue
+            return
         inner = slice(1, pred.shape[0] - 1)
         gt = video.clip.masks[inner][:, ids].transpose(1, 0, 2, 3)  # [K, T-2, H, W]
         pr = pred[inner].transpose(1, 0, 2, 3)
         j, f = jaccard(gt, pr), boundary_f(gt, pr)  # [K, T-2]
         for k in range(len(ids)):
-            pairs.append((float(j[k].mean()), float(f[k].mean())))
-            per_scenario.setdefault(video.scenario, []).append(pairs[-1])
+            self.pairs.append((float(j[k].mean()), float(f[k].mean())))
+            self.per_scenario.setdefault(video.scenario, []).append(self.pairs[-1])
         for name in CATEGORIES:
             mask = video.categories[name][inner][:, ids].T  # [K, T-2]
-            pooled[name] += list(zip(j[mask].tolist(), f[mask].tolist()))
+            self.pooled[name] += list(zip(j[mask].tolist(), f[mask].tolist()))
 
-    def jf(values):
-        return None if not values else round(100 * float(np.mean([(a + b) / 2 for a, b in values])), 2)
+    def report(self) -> dict:
+        def jf(values):
+            return None if not values else round(100 * float(np.mean([(a + b) / 2 for a, b in values])), 2)
 
-    return {
-        "J&F": jf(pairs),
-        "J": None if not pairs else round(100 * float(np.mean([a for a, _ in pairs])), 2),
-        "F": None if not pairs else round(100 * float(np.mean([b for _, b in pairs])), 2),
-        **{f"J&F {c}": jf(pooled[c]) for c in CATEGORIES},
-        **{f"frames {c}": len(pooled[c]) for c in CATEGORIES},
-        "J&F per scenario": {s: jf(v) for s, v in per_scenario.items()},
-        "seconds per frame": round(seconds / max(frames, 1), 4),
-        "objects": len(pairs),
-    }
+        pairs = self.pairs
+        return {
+            "J&F": jf(pairs),
+            "J": None if not pairs else round(100 * float(np.mean([a for a, _ in pairs])), 2),
+            "F": None if not pairs else round(100 * float(np.mean([b for _, b in pairs])), 2),
+            **{f"J&F {c}": jf(self.pooled[c]) for c in CATEGORIES},
+            **{f"frames {c}": len(self.pooled[c]) for c in CATEGORIES},
+            "J&F per scenario": {s: jf(v) for s, v in self.per_scenario.items()},
+            "seconds per frame": round(self.seconds / max(self.frames, 1), 4),
+            "objects": len(pairs),
+        }
+
+
+def evaluate_all(model, strategies: list[str], videos: list[Video]) -> dict[str, dict]:
+    """Every strategy on every video, interleaved: each video is tracked by all strategies in
+    turn (the order rotating from video to video), so that a slow spell of a shared machine
+    falls on all of them alike and the time ratios stay comparable."""
+    tallies = {memory: _Tally() for memory in strategies}
+    for v, video in enumerate(videos):
+        for i in range(len(strategies)):
+            memory = strategies[(v + i) % len(strategies)]
+            tallies[memory].add(video, *track(model, memory, video.clip))
+    return {memory: tallies[memory].report() for memory in strategies}
+
+
+def evaluate(model, memory: str, videos: list[Video]) -> dict:
+    """One strategy's row (see :func:`evaluate_all`)."""
+    return evaluate_all(model, [memory], videos)[memory]
 
 
 def print_table(report: dict) -> None:
@@ -265,8 +289,7 @@ def main() -> None:
     with torch.inference_mode():
         if videos:
             track(model, "default", videos[0].clip)  # warm-up, not timed
-        for memory in strategies:
-            report["strategies"][memory] = evaluate(model, memory, videos)
+        report["strategies"] = evaluate_all(model, strategies, videos)
     report["seconds"] = round(time.perf_counter() - t0, 1)
     print_table(report)
     print(json.dumps(report, indent=2))

@@ -71,6 +71,11 @@ def test_videos_and_scores_on_the_tiny_model(bench, tiny_model_files):
     row = bench.evaluate(model, "multipath", videos)
     assert 0 <= row["J&F"] <= 100 and row["seconds per frame"] > 0
     assert row["objects"] == sum(int(v.clip.masks[0].reshape(v.clip.masks.shape[1], -1).any(1).sum()) for v in videos)
+    both = bench.evaluate_all(model, ["default", "multipath"], videos)  # interleaved: same scores
+    assert list(both) == ["default", "multipath"]
+    for key in ("J&F", *[f"J&F {c}" for c in bench.CATEGORIES], "objects"):
+        assert both["multipath"][key] == row[key]
+    assert both["default"]["J&F"] == bench.evaluate(model, "default", videos)["J&F"]
 
 
 def test_strategies_with_options_split(bench):
