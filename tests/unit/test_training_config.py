@@ -84,13 +84,20 @@ def test_the_bundled_model_recipe_parses():
     third = load_train_config(recipes / "samstream_synthetic_stage3.yaml", [])
     fourth = load_train_config(recipes / "samstream_synthetic_stage4.yaml", [])
     fifth = load_train_config(recipes / "samstream_synthetic_stage5.yaml", [])
+    sixth = load_train_config(recipes / "samstream_synthetic_stage6.yaml", [])
     assert first.model.config == "samstream-synthetic" and first.model.init is None  # from scratch
     assert first.model.freeze_image_encoder and not second.model.freeze_image_encoder
     assert second.model.init == f"{first.output_dir}/final/model.pt"  # stage 2 starts where stage 1 ends
     assert third.model.init == f"{second.output_dir}/final/model.pt"  # and stage 3 where stage 2 ends
     assert fourth.model.init == f"{third.output_dir}/final/model.pt"  # stage 4 where stage 3 ends
     assert fifth.model.init == f"{fourth.output_dir}/final/model.pt"  # stage 5 where stage 4 ends
-    assert min(s.data.num_frames for s in (third, fourth, fifth)) >= 5  # objects leave and come back
+    assert sixth.model.init == f"{fifth.output_dir}/final/model.pt"  # stage 6 where stage 5 ends
+    assert min(s.data.num_frames for s in (third, fourth, fifth, sixth)) >= 5  # objects leave and come back
     assert any(d.synthetic_shapes and "ring" in d.synthetic_shapes for d in fourth.data.datasets)  # thin ones
-    stages = [d for stage in (first, second, third, fourth, fifth) for d in stage.data.datasets]
+    stages = [d for stage in (first, second, third, fourth, fifth, sixth) for d in stage.data.datasets]
     assert {d.kind for d in stages} == {"synthetic"}
+    # the benchmarks' held-out seeds start at 10^7: every clip a stage draws stays below 5 x 10^6
+    recipe = (first, second, third, fourth, fifth, sixth)
+    assert max(d.seed_offset + stage.steps for stage in recipe for d in stage.data.datasets) < 5_000_000
+    fifth_seeds = {range(d.seed_offset, d.seed_offset + fifth.steps) for d in fifth.data.datasets}
+    assert not any(set(a).intersection(range(d.seed_offset, d.seed_offset + sixth.steps)) for a in fifth_seeds for d in sixth.data.datasets)
