@@ -22,12 +22,14 @@ _ASSETS = Path(__file__).resolve().parent / "assets"
 
 @dataclass(frozen=True)
 class BundledModel:
-    """A model shipped with the package: its name, config file and weights file."""
+    """A model shipped with the package: its name, config file and weights file, and a note on
+    what it is good for (shown where a user picks it, e.g. the web page)."""
 
     name: str
     config_path: Path
     weights_path: Path
     description: str
+    note: str = ""
 
 
 BUNDLED: dict[str, BundledModel] = {
@@ -36,6 +38,11 @@ BUNDLED: dict[str, BundledModel] = {
         config_path=_ASSETS / "samstream_synthetic.yaml",
         weights_path=_ASSETS / "models" / "samstream_synthetic.safetensors",
         description="256 px SAM 2.1-style model trained from scratch on samstream's synthetic videos",
+        note=(
+            "trained here on synthetic clips only (shapes over photographs): it segments and tracks such "
+            "clips, but real objects poorly; for real video use an official checkpoint "
+            "(samstream weights download sam2.1_hiera_tiny, then --model sam2.1_hiera_tiny)"
+        ),
     ),
 }
 

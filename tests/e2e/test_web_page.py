@@ -9,15 +9,8 @@ RLE and MP4 exports. Screenshots go to ``$SAMSTREAM_SCREENSHOTS`` when set (else
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -25,112 +18,33 @@ import pytest
 from PIL import Image
 
 from tiny import write_tiny_model
+from web_helpers import chromium_page, click, decode, free_port, get_json, needs_chromium, serve, shots_dir, to_screen, viewer_shot
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 CLICK = (300, 80)  # on the cyclist in the example's first frame (video pixels)
 
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"),
-]
-playwright_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python (pip install playwright)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get_json(url: str):
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return json.loads(response.read())
+pytestmark = [needs_chromium]
+pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python (pip install playwright)")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """``samstream serve`` on a free port, shared by this module's tests; yields (base URL,
-    work dir, stderr path). At shutdown no session folder may be left."""
+    """``samstream serve`` with the tiny model (seed 2), shared by this module's tests."""
     tmp_path = tmp_path_factory.mktemp("serve")
     files = write_tiny_model(tmp_path / "model", seed=2)
-    work = tmp_path / "work"
-    port = _free_port()
-    log = tmp_path / "serve.log"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "samstream", "serve", *files.cli_args(), "--port", str(port), "--work-dir", str(work)]
-    with open(log, "wb") as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                _get_json(f"{base}/v1/info")
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"samstream serve did not start: {log.read_text()}")
-                time.sleep(0.2)
-        yield base, work, log
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-    assert not list(work.glob("session-*")), "sessions left on disk after shutdown"
+    with serve(tmp_path, files.cli_args()) as running:
+        yield running
 
 
 @pytest.fixture
 def page():
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1300, "height": 900}, accept_downloads=True)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.errors = errors
+    with chromium_page() as page:
         yield page
-        browser.close()
-
-
-def _shots_dir(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("SAMSTREAM_SCREENSHOTS", tmp_path / "screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _viewer_shot(page, path: Path) -> np.ndarray:
-    page.locator("#viewer").screenshot(path=str(path))
-    return np.asarray(Image.open(path).convert("RGB")).astype(np.int16)
-
-
-def _decode(rle) -> np.ndarray:
-    from samstream.io.rle import decode_coco_rle
-
-    return decode_coco_rle([rle])[0]
-
-
-def _to_screen(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A video-sized mask resampled (nearest) to a screenshot's [h, w]."""
-    h, w = shape
-    rows = (np.arange(h) + 0.5) * mask.shape[0] / h
-    cols = (np.arange(w) + 0.5) * mask.shape[1] / w
-    return mask[rows.astype(int).clip(0, mask.shape[0] - 1)][:, cols.astype(int).clip(0, mask.shape[1] - 1)]
-
-
-def _click(page, x: float, y: float, button: str = "left") -> None:
-    box = page.locator("#marks-canvas").bounding_box()
-    width = page.evaluate("window.samstream.info.width")
-    scale = box["width"] / width
-    page.mouse.click(box["x"] + x * scale, box["y"] + y * scale, button=button)
 
 
 def test_click_track_correct_undo_download(server, page, tmp_path):
     base, work, log = server
     assert "this machine only" in log.read_text()  # binds to localhost by default, and says so
-    shots = _shots_dir(tmp_path)
+    shots = shots_dir(tmp_path)
 
     page.goto(base + "/")
     assert "KEYBOARD" in page.inner_text("aside") and "Ctrl+Z" in page.inner_text("#shortcuts")  # shortcuts shown
@@ -138,19 +52,19 @@ def test_click_track_correct_undo_download(server, page, tmp_path):
     page.wait_for_function("window.samstream.info !== null && window.samstream.masks.has(0)")
     page.wait_for_timeout(200)
     sid = page.evaluate("window.samstream.sid")
-    before = _viewer_shot(page, shots / "1_example_opened.png")
+    before = viewer_shot(page, shots / "1_example_opened.png")
 
     # a click on the cyclist: the mask appears at once, drawn from the server's RLE
-    _click(page, *CLICK)
+    click(page, *CLICK)
     page.wait_for_function("window.samstream.masks.get(0) && window.samstream.masks.get(0).size > 0")
     page.wait_for_timeout(200)
-    after = _viewer_shot(page, shots / "2_clicked.png")
-    objects = _get_json(f"{base}/v1/sessions/{sid}/frames/0/masks")["objects"]
+    after = viewer_shot(page, shots / "2_clicked.png")
+    objects = get_json(f"{base}/v1/sessions/{sid}/frames/0/masks")["objects"]
     assert [o["obj_id"] for o in objects] == [1]
-    mask = _decode(objects[0]["mask"])
+    mask = decode(objects[0]["mask"])
     assert mask[CLICK[1], CLICK[0]], "the tiny model (seed 2) puts the click inside its mask"
     changed = np.abs(after - before).sum(axis=2) > 30
-    on_screen = _to_screen(mask, changed.shape)
+    on_screen = to_screen(mask, changed.shape)
     ys, xs = np.nonzero(on_screen)
     cy, cx = CLICK[1] * changed.shape[0] / mask.shape[0], CLICK[0] * changed.shape[1] / mask.shape[1]
     near = np.hypot(ys - cy, xs - cx) < 40
@@ -164,13 +78,13 @@ def test_click_track_correct_undo_download(server, page, tmp_path):
     assert page.evaluate("window.samstream.lastTrack.status") == "done"
     assert "frame 27 of 27" in page.inner_text("#progress-text")
     assert "frames/s" in page.inner_text("#progress-text")
-    _viewer_shot(page, shots / "3_tracked_last_frame.png")
+    viewer_shot(page, shots / "3_tracked_last_frame.png")
     page.locator("#viewer-column").screenshot(path=str(shots / "3b_timeline.png"))
 
     # "next problem frame" goes to the first frame after this one the server flags
     page.evaluate("showFrame(0)")
     page.wait_for_function("window.samstream.frame === 0")
-    problems = [p for p in _get_json(f"{base}/v1/sessions/{sid}/problems")["problems"] if p["frame_index"] > 0]
+    problems = [p for p in get_json(f"{base}/v1/sessions/{sid}/problems")["problems"] if p["frame_index"] > 0]
     page.keyboard.press("p")
     if problems:
         page.wait_for_function(f"window.samstream.frame === {problems[0]['frame_index']}")
@@ -182,14 +96,14 @@ def test_click_track_correct_undo_download(server, page, tmp_path):
     page.keyboard.press("Home")  # no-op key: focus stays on the page
     page.evaluate("showFrame(20)")
     page.wait_for_function("window.samstream.frame === 20")
-    frame20 = _decode(next(o for o in _get_json(f"{base}/v1/sessions/{sid}/frames/20/masks")["objects"] if o["obj_id"] == 1)["mask"])
+    frame20 = decode(next(o for o in get_json(f"{base}/v1/sessions/{sid}/frames/20/masks")["objects"] if o["obj_id"] == 1)["mask"])
     ys, xs = np.nonzero(frame20)
     inside = (int(xs[len(xs) // 2]), int(ys[len(ys) // 2]))
-    _click(page, *inside, button="right")
+    click(page, *inside, button="right")
     page.wait_for_function("window.samstream.prompts.has('1:20') && window.samstream.busy === 0")
-    info = _get_json(f"{base}/v1/sessions/{sid}")
+    info = get_json(f"{base}/v1/sessions/{sid}")
     assert info["prompts"] == [{"obj_id": 1, "frame_indices": [0, 20]}]
-    _viewer_shot(page, shots / "4_corrected_frame_20.png")
+    viewer_shot(page, shots / "4_corrected_frame_20.png")
     page.keyboard.press("t")
     page.wait_for_function("window.samstream.tracking === null && window.samstream.lastTrack.total === 7", timeout=120_000)
     assert page.evaluate("window.samstream.lastTrack.status") == "done"
@@ -198,10 +112,10 @@ def test_click_track_correct_undo_download(server, page, tmp_path):
     # undo removes the correction (on the server too); redo brings it back
     page.keyboard.press("Control+z")
     page.wait_for_function("!window.samstream.prompts.has('1:20') && window.samstream.busy === 0")
-    assert _get_json(f"{base}/v1/sessions/{sid}")["prompts"] == [{"obj_id": 1, "frame_indices": [0]}]
+    assert get_json(f"{base}/v1/sessions/{sid}")["prompts"] == [{"obj_id": 1, "frame_indices": [0]}]
     page.keyboard.press("Control+Shift+z")
     page.wait_for_function("window.samstream.prompts.has('1:20') && window.samstream.busy === 0")
-    assert _get_json(f"{base}/v1/sessions/{sid}")["prompts"] == [{"obj_id": 1, "frame_indices": [0, 20]}]
+    assert get_json(f"{base}/v1/sessions/{sid}")["prompts"] == [{"obj_id": 1, "frame_indices": [0, 20]}]
 
     # downloads: COCO RLE JSON and the MP4 overlay
     with page.expect_download() as download:
@@ -209,7 +123,7 @@ def test_click_track_correct_undo_download(server, page, tmp_path):
     coco = json.loads(Path(download.value.path()).read_text())
     assert coco["video"]["num_frames"] == 27
     assert sorted({a["frame_index"] for a in coco["annotations"]}) == list(range(27))
-    stored = _get_json(f"{base}/v1/sessions/{sid}/frames/5/masks")["objects"][0]["mask"]
+    stored = get_json(f"{base}/v1/sessions/{sid}/frames/5/masks")["objects"][0]["mask"]
     assert next(a for a in coco["annotations"] if a["frame_index"] == 5)["segmentation"] == stored
     with page.expect_download() as download:
         page.click("a[data-format=mp4]")
@@ -225,7 +139,7 @@ def test_click_track_correct_undo_download(server, page, tmp_path):
 
 def test_image_upload_and_everything(server, page, tmp_path):
     base, _, _ = server
-    shots = _shots_dir(tmp_path)
+    shots = shots_dir(tmp_path)
     from tiny import sample_image
 
     image = tmp_path / "coffee.png"
@@ -248,12 +162,12 @@ def test_image_upload_and_everything(server, page, tmp_path):
     page.keyboard.press("e")
     page.wait_for_function("window.samstream.proposals !== null", timeout=120_000)
     count = page.evaluate("window.samstream.proposals.length")
-    _viewer_shot(page, shots / "5_everything.png")
+    viewer_shot(page, shots / "5_everything.png")
     if count:
         page.click("#adopt-all")
         page.wait_for_function(f"window.samstream.objects.size === {count + 1}", timeout=120_000)
     sid = page.evaluate("window.samstream.sid")
-    assert len(_get_json(f"{base}/v1/sessions/{sid}")["obj_ids"]) == 1 + count
+    assert len(get_json(f"{base}/v1/sessions/{sid}")["obj_ids"]) == 1 + count
     # many objects: 20 more, each with its own colour and a row (name, show/hide, delete)
     for _ in range(20):
         page.keyboard.press("n")
@@ -283,7 +197,7 @@ def test_cancel_tracking_from_the_page(server, page, tmp_path):
     page.goto(base + "/")
     page.set_input_files("#file", str(video))
     page.wait_for_function("window.samstream.info !== null && window.samstream.info.num_frames === 240")
-    _click(page, 80, 50)
+    click(page, 80, 50)
     page.wait_for_function("window.samstream.masks.get(0) && window.samstream.masks.get(0).size > 0 && window.samstream.busy === 0")
     page.click("#track")
     page.wait_for_function("document.getElementById('progress-text').textContent.includes('of 240')", timeout=60_000)
@@ -314,7 +228,7 @@ def text_server(tmp_path_factory):
     model = build_model(files.config, files.checkpoint, for_video=True)
     fake = FakeProposer([[TEXT_BOXES["cyclist"], TEXT_BOXES["car"]]])
     app = create_app(ServerSettings(work_dir=tmp_path / "work", max_objects=3), model=model, proposers={"grounding-dino": fake})
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
@@ -337,14 +251,14 @@ TEXT_BOXES = {"cyclist": (255.0, 10.0, 365.0, 204.0, "cyclist", 0.8), "car": (0.
 
 def test_text_box_adds_labelled_objects(text_server, page, tmp_path):
     base, fake = text_server
-    shots = _shots_dir(tmp_path)
+    shots = shots_dir(tmp_path)
     page.goto(base + "/")
     page.wait_for_function("document.getElementById('text-hint').textContent.includes('grounding-dino')")
     page.click("#example")
     page.wait_for_function("window.samstream.info !== null && window.samstream.masks.has(0)")
     page.wait_for_timeout(200)
     sid = page.evaluate("window.samstream.sid")
-    before = _viewer_shot(page, shots / "6_text_before.png")
+    before = viewer_shot(page, shots / "6_text_before.png")
 
     # an empty phrase is refused in the page's error area, without a request
     page.click("#text-add")
@@ -356,22 +270,22 @@ def test_text_box_adds_labelled_objects(text_server, page, tmp_path):
     page.press("#text-prompt", "Enter")
     page.wait_for_function("window.samstream.objects.size === 3 && window.samstream.busy === 0")
     page.wait_for_timeout(200)
-    after = _viewer_shot(page, shots / "7_text_added.png")
+    after = viewer_shot(page, shots / "7_text_added.png")
     assert fake.calls[-1] == ("cyclist", "car")
     names = page.locator("#objects li input[type=text]")
     assert [names.nth(i).input_value() for i in range(names.count())] == ["object 1", "cyclist", "car"]
     assert "found for “cyclist. car” on frame 0" in page.inner_text("#status")
-    info = _get_json(f"{base}/v1/sessions/{sid}")
+    info = get_json(f"{base}/v1/sessions/{sid}")
     assert [(x["obj_id"], x["label"]) for x in info["labels"]] == [(2, "cyclist"), (3, "car")]
     colours = page.evaluate("[...window.samstream.objects.values()].map(o => o.color.join(','))")
     assert len(set(colours)) == 3
 
     # the cyclist's mask (from the server) is drawn: tinted inside, and nothing changes outside
     # the two masks but the dashed outlines of the two box prompts
-    objects = {o["obj_id"]: _decode(o["mask"]) for o in _get_json(f"{base}/v1/sessions/{sid}/frames/0/masks")["objects"]}
+    objects = {o["obj_id"]: decode(o["mask"]) for o in get_json(f"{base}/v1/sessions/{sid}/frames/0/masks")["objects"]}
     assert sorted(objects) == [2, 3] and objects[2].any()
     changed = np.abs(after - before).sum(axis=2) > 30
-    cyclist_only = _to_screen(objects[2] & ~objects[3], changed.shape)
+    cyclist_only = to_screen(objects[2] & ~objects[3], changed.shape)
     assert changed[cyclist_only].mean() > 0.8
     outlines = np.zeros(objects[2].shape, dtype=bool)
     for x0, y0, x1, y1, *_ in TEXT_BOXES.values():
@@ -380,7 +294,7 @@ def test_text_box_adds_labelled_objects(text_server, page, tmp_path):
         outer = np.zeros_like(outlines)
         outer[max(int(y0) - 4, 0) : int(y1) + 4, max(int(x0) - 4, 0) : int(x1) + 4] = True
         outlines |= outer & ~inner
-    drawn = _to_screen(objects[2] | objects[3] | outlines, changed.shape)
+    drawn = to_screen(objects[2] | objects[3] | outlines, changed.shape)
     near_drawn = drawn.copy()  # the browser's smoothing blends a pixel or two at every mask edge
     for dy in range(-2, 3):
         for dx in range(-2, 3):

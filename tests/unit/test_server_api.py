@@ -135,8 +135,18 @@ def test_page_info_and_docs(client):
 def test_app_builds_its_model_from_settings(model_files, tmp_path):
     settings = ServerSettings(model=model_files.config, checkpoint=model_files.checkpoint, work_dir=tmp_path / "w")
     with TestClient(create_app(settings)) as client:
-        assert client.get("/v1/info").json()["image_size"] == 128
+        info = client.get("/v1/info").json()
+        assert info["image_size"] == 128 and info["model_note"] == ""  # no note for a model given by its files
         assert example_session(client)
+
+
+def test_info_notes_what_the_bundled_model_is_good_for(tmp_path):
+    from samstream.bundled import BUNDLED
+
+    with TestClient(create_app(ServerSettings(work_dir=tmp_path / "w"))) as client:  # the default model, built here
+        info = client.get("/v1/info").json()
+    assert info["model"] == "samstream-synthetic" and info["model_note"] == BUNDLED["samstream-synthetic"].note
+    assert "official checkpoint" in info["model_note"]
 
 
 # --------------------------------------------------------------------------- images: prompts and masks

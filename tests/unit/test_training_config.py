@@ -85,6 +85,7 @@ def test_the_bundled_model_recipe_parses():
     fourth = load_train_config(recipes / "samstream_synthetic_stage4.yaml", [])
     fifth = load_train_config(recipes / "samstream_synthetic_stage5.yaml", [])
     sixth = load_train_config(recipes / "samstream_synthetic_stage6.yaml", [])
+    seventh = load_train_config(recipes / "samstream_synthetic_stage7.yaml", [])
     assert first.model.config == "samstream-synthetic" and first.model.init is None  # from scratch
     assert first.model.freeze_image_encoder and not second.model.freeze_image_encoder
     assert second.model.init == f"{first.output_dir}/final/model.pt"  # stage 2 starts where stage 1 ends
@@ -92,12 +93,15 @@ def test_the_bundled_model_recipe_parses():
     assert fourth.model.init == f"{third.output_dir}/final/model.pt"  # stage 4 where stage 3 ends
     assert fifth.model.init == f"{fourth.output_dir}/final/model.pt"  # stage 5 where stage 4 ends
     assert sixth.model.init == f"{fifth.output_dir}/final/model.pt"  # stage 6 where stage 5 ends
-    assert min(s.data.num_frames for s in (third, fourth, fifth, sixth)) >= 5  # objects leave and come back
+    assert seventh.model.init == f"{sixth.output_dir}/final/model.pt"  # stage 7 where stage 6 ends
+    assert min(s.data.num_frames for s in (third, fourth, fifth, sixth, seventh)) >= 5  # objects leave and come back
     assert any(d.synthetic_shapes and "ring" in d.synthetic_shapes for d in fourth.data.datasets)  # thin ones
-    stages = [d for stage in (first, second, third, fourth, fifth, sixth) for d in stage.data.datasets]
+    stages = [d for stage in (first, second, third, fourth, fifth, sixth, seventh) for d in stage.data.datasets]
     assert {d.kind for d in stages} == {"synthetic"}
     # the benchmarks' held-out seeds start at 10^7: every clip a stage draws stays below 5 x 10^6
-    recipe = (first, second, third, fourth, fifth, sixth)
+    recipe = (first, second, third, fourth, fifth, sixth, seventh)
     assert max(d.seed_offset + stage.steps for stage in recipe for d in stage.data.datasets) < 5_000_000
-    fifth_seeds = {range(d.seed_offset, d.seed_offset + fifth.steps) for d in fifth.data.datasets}
-    assert not any(set(a).intersection(range(d.seed_offset, d.seed_offset + sixth.steps)) for a in fifth_seeds for d in sixth.data.datasets)
+    # from stage 3 on, every stage draws new clips (stage 2 repeats stage 1's, on the unfrozen encoder)
+    drawn = [range(d.seed_offset, d.seed_offset + stage.steps) for stage in recipe[2:] for d in stage.data.datasets]
+    overlaps = [(a, b) for i, a in enumerate(drawn) for b in drawn[i + 1 :] if a.start < b.stop and b.start < a.stop]
+    assert not overlaps, overlaps

@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.background import BackgroundTask
 
+from ..bundled import bundled_model
 from ..detect.base import ObjectProposer, normalize_phrases
 from ..image.automatic import AutomaticMaskConfig
 from ..io.rle import decode_coco_rle
@@ -73,6 +74,8 @@ class ServerState:
         self._stop = threading.Event()
         self._janitor = threading.Thread(target=self._sweep_loop, name="samstream-sessions", daemon=True)
         self.model_name = str(settings.model)
+        bundled = bundled_model(self.model_name) if settings.checkpoint is None else None
+        self.model_note = bundled.note if bundled is not None else ""
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -234,6 +237,7 @@ def create_app(
         return S.ServerInfo(
             version=__version__,
             model=state.model_name,
+            model_note=state.model_note,
             image_size=engine.image_size if engine else 0,
             device=str(engine.model.device) if engine else settings.device,
             limits=S.Limits(

@@ -231,6 +231,7 @@ class Limits(_Strict):
 class ServerInfo(_Strict):
     version: str
     model: str
+    model_note: str = Field("", description="what the model is good for (set for the bundled models)")
     image_size: int
     device: str
     limits: Limits

@@ -642,4 +642,5 @@ let serverInfo = null;
 api("GET", "/v1/info").then((info) => {
   serverInfo = info;
   $("text-hint").textContent = `detector: ${info.detector} — each object it finds on this frame is added`;
+  $("model-info").textContent = `model: ${info.model}` + (info.model_note ? ` — ${info.model_note}` : "");
 }).catch(() => {});
