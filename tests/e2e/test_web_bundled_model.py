@@ -54,13 +54,10 @@ def _write_mp4(frames: np.ndarray, path: Path) -> None:
         container.mux(stream.encode())
 
 
-def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    union = (a | b).sum()
-    return 1.0 if union == 0 else float((a & b).sum() / union)
-
-
 def test_bundled_model_segments_and_tracks_in_the_page(server, tmp_path):
     from scipy import ndimage
+
+    from samstream.eval.metrics import jaccard
 
     base, _, _ = server
     info = get_json(f"{base}/v1/info")
@@ -97,7 +94,7 @@ def test_bundled_model_segments_and_tracks_in_the_page(server, tmp_path):
             after = viewer_shot(page, shots / f"bundled_{seed}_1_clicked.png")
             masks = frame_masks(base, sid, 0)
             assert sorted(masks) == [1, 2]
-            first += [_jaccard(masks[n + 1], clip.masks[0, n]) for n in range(2)]
+            first += [float(jaccard(clip.masks[0, n], masks[n + 1])) for n in range(2)]
 
             # the masks are drawn: tinted inside (away from the click dots)
             changed = np.abs(after - before).sum(axis=2) > 30
@@ -111,7 +108,7 @@ def test_bundled_model_segments_and_tracks_in_the_page(server, tmp_path):
             for t in range(FRAMES):
                 masks = frame_masks(base, sid, t)
                 empty = np.zeros(clip.masks.shape[2:], dtype=bool)
-                tracked += [_jaccard(masks.get(n + 1, empty), clip.masks[t, n]) for n in range(2)]
+                tracked += [float(jaccard(clip.masks[t, n], masks.get(n + 1, empty))) for n in range(2)]
         assert page.errors == []
     assert np.mean(first) >= FIRST_FRAME_J, f"frame-0 J per object: {np.round(first, 2)}"
     assert np.mean(tracked) >= TRACKED_J, f"mean J over frames: {np.mean(tracked):.2f}"
