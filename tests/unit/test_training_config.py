@@ -86,6 +86,7 @@ def test_the_bundled_model_recipe_parses():
     fifth = load_train_config(recipes / "samstream_synthetic_stage5.yaml", [])
     sixth = load_train_config(recipes / "samstream_synthetic_stage6.yaml", [])
     seventh = load_train_config(recipes / "samstream_synthetic_stage7.yaml", [])
+    eighth = load_train_config(recipes / "samstream_synthetic_stage8.yaml", [])
     assert first.model.config == "samstream-synthetic" and first.model.init is None  # from scratch
     assert first.model.freeze_image_encoder and not second.model.freeze_image_encoder
     assert second.model.init == f"{first.output_dir}/final/model.pt"  # stage 2 starts where stage 1 ends
@@ -94,12 +95,13 @@ def test_the_bundled_model_recipe_parses():
     assert fifth.model.init == f"{fourth.output_dir}/final/model.pt"  # stage 5 where stage 4 ends
     assert sixth.model.init == f"{fifth.output_dir}/final/model.pt"  # stage 6 where stage 5 ends
     assert seventh.model.init == f"{sixth.output_dir}/final/model.pt"  # stage 7 where stage 6 ends
-    assert min(s.data.num_frames for s in (third, fourth, fifth, sixth, seventh)) >= 5  # objects leave and come back
+    assert eighth.model.init == f"{seventh.output_dir}/final/model.pt"  # stage 8 where stage 7 ends
+    assert min(s.data.num_frames for s in (third, fourth, fifth, sixth, seventh, eighth)) >= 5  # objects leave and come back
     assert any(d.synthetic_shapes and "ring" in d.synthetic_shapes for d in fourth.data.datasets)  # thin ones
-    stages = [d for stage in (first, second, third, fourth, fifth, sixth, seventh) for d in stage.data.datasets]
+    stages = [d for stage in (first, second, third, fourth, fifth, sixth, seventh, eighth) for d in stage.data.datasets]
     assert {d.kind for d in stages} == {"synthetic"}
     # the benchmarks' held-out seeds start at 10^7: every clip a stage draws stays below 5 x 10^6
-    recipe = (first, second, third, fourth, fifth, sixth, seventh)
+    recipe = (first, second, third, fourth, fifth, sixth, seventh, eighth)
     assert max(d.seed_offset + stage.steps for stage in recipe for d in stage.data.datasets) < 5_000_000
     # from stage 3 on, every stage draws new clips (stage 2 repeats stage 1's, on the unfrozen encoder)
     drawn = [range(d.seed_offset, d.seed_offset + stage.steps) for stage in recipe[2:] for d in stage.data.datasets]
