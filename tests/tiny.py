@@ -5,7 +5,8 @@ a 4-stage Hiera with five blocks, 128-pixel input, 32 channels in the heads.
 
 :func:`write_tiny_model` writes that model as the CLI takes it (reference-format YAML plus
 ``{"model": state_dict}`` weights); :func:`prompt_cases` and :func:`moving_clip` give images'
-prompts and a short video made from scikit-image's sample photographs.
+prompts and a short video made from scikit-image's sample photographs; :func:`write_mp4` and
+:func:`write_jpeg_folder` write frames as the video inputs the tools read.
 """
 
 from __future__ import annotations
@@ -212,6 +213,21 @@ def write_jpeg_folder(folder: Path, frames: np.ndarray) -> Path:
     for t, frame in enumerate(frames):
         Image.fromarray(frame).save(folder / f"{t:05d}.jpg", quality=95)
     return folder
+
+
+def write_mp4(path: Path, frames: np.ndarray, *, fps: int = 25, crf: int | None = None, faststart: bool = False) -> Path:
+    """Encode frames [T, H, W, 3] uint8 as an H.264 MP4 at ``path`` (PyAV; ``crf`` sets the quality,
+    ``faststart`` puts the index before the frames)."""
+    import av
+
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", format="mp4", options=options) as container:
+        stream = container.add_stream("libx264", rate=fps, options={"crf": str(crf)} if crf is not None else {})
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return Path(path)
 
 
 def read_jpeg_folder(folder: Path) -> np.ndarray:

@@ -10,11 +10,10 @@ about 0.7 on the first frame and 0.5 over the clip.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from tiny import write_mp4
 from web_helpers import chromium_page, click, frame_masks, get_json, needs_chromium, serve, shots_dir, to_screen, viewer_shot
 
 pytestmark = [needs_chromium]
@@ -43,17 +42,6 @@ def _clip(seed: int):
     return make_video(seed, config)
 
 
-def _write_mp4(frames: np.ndarray, path: Path) -> None:
-    import av
-
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=25, options={"crf": "12"})
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        for rgb in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-        container.mux(stream.encode())
-
-
 def test_bundled_model_segments_and_tracks_in_the_page(server, tmp_path):
     from scipy import ndimage
 
@@ -72,7 +60,7 @@ def test_bundled_model_segments_and_tracks_in_the_page(server, tmp_path):
         for seed in SEEDS:
             clip = _clip(seed)
             video = tmp_path / f"clip-{seed}.mp4"
-            _write_mp4(clip.frames, video)
+            write_mp4(video, clip.frames, crf=12)
             page.set_input_files("#file", str(video))
             page.wait_for_function(f"window.samstream.info !== null && window.samstream.info.num_frames === {FRAMES}")
             page.wait_for_function("window.samstream.masks.has(0)")

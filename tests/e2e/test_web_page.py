@@ -181,19 +181,11 @@ def test_image_upload_and_everything(server, page, tmp_path):
 
 def test_cancel_tracking_from_the_page(server, page, tmp_path):
     base, _, _ = server
-    import av
-
-    from tiny import moving_clip
+    from tiny import moving_clip, write_mp4
 
     clip = moving_clip(60, 96, 160)
     frames = np.concatenate([clip, clip[::-1], clip, clip[::-1]])  # 240 frames
-    video = tmp_path / "long.mp4"
-    with av.open(str(video), mode="w") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
-        for rgb in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-        container.mux(stream.encode())
+    video = write_mp4(tmp_path / "long.mp4", frames)
     page.goto(base + "/")
     page.set_input_files("#file", str(video))
     page.wait_for_function("window.samstream.info !== null && window.samstream.info.num_frames === 240")

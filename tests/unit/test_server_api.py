@@ -23,7 +23,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from tiny import moving_clip, sample_image, write_tiny_model  # noqa: E402
+from tiny import moving_clip, sample_image, write_mp4, write_tiny_model  # noqa: E402
 
 from samstream.build import build_model  # noqa: E402
 from samstream.image.automatic import AutomaticMaskConfig, AutomaticMaskGenerator  # noqa: E402
@@ -72,20 +72,6 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def write_mp4(path: Path, frames: np.ndarray, fps: int = 25) -> Path:
-    import av
-
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        for rgb in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
 
 
 def upload(client, data: bytes, content_type: str):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny import moving_clip, read_jpeg_folder, write_jpeg_folder
+from tiny import moving_clip, read_jpeg_folder, write_jpeg_folder, write_mp4
 
 from samstream.build import build_model
 from samstream.modeling.sam2 import NO_OBJECT_LOGIT
@@ -79,21 +79,6 @@ def clip_dir(video_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def clip(all_frames) -> np.ndarray:
     return np.ascontiguousarray(all_frames[:CLIP])
-
-
-def write_mp4(path: Path, frames: np.ndarray, *, faststart: bool = False) -> Path:
-    import av
-
-    options = {"movflags": "faststart"} if faststart else {}
-    with av.open(str(path), "w", format="mp4", options=options) as container:
-        stream = container.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
 
 
 def track(predictor, source, prompts: dict, *, frame_idx: int = 0, **propagate):
@@ -444,7 +429,7 @@ def test_sources_give_the_same_tracks(kind, predictor, clip_dir, clip, folder_tr
     if kind == "folder_path":
         source = clip_dir  # a Path, not a str
     elif kind == "mp4":
-        source = str(write_mp4(tmp_path / "clip.mp4", clip))
+        source = str(write_mp4(tmp_path / "clip.mp4", clip, fps=10))
     elif kind == "array":
         source = clip
     elif kind == "tensor":
@@ -465,7 +450,7 @@ def test_video_file_tracked_backwards(predictor, clip, tmp_path):
     """Reverse tracking reads a video file backwards (seeking): same as its decoded frames."""
     import av
 
-    path = write_mp4(tmp_path / "clip.mp4", clip)
+    path = write_mp4(tmp_path / "clip.mp4", clip, fps=10)
     with av.open(str(path)) as container:
         decoded = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
     assert decoded.shape == clip.shape
@@ -603,7 +588,7 @@ def test_corrupt_frame_in_folder(predictor, clip, tmp_path):
 
 @pytest.mark.parametrize("faststart", [False, True], ids=["index-at-end", "index-at-start"])
 def test_truncated_video_file(predictor, clip, tmp_path, faststart):
-    whole = write_mp4(tmp_path / "whole.mp4", clip, faststart=faststart).read_bytes()
+    whole = write_mp4(tmp_path / "whole.mp4", clip, fps=10, faststart=faststart).read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(whole[: len(whole) // 2])
     with pytest.raises(FrameDecodeError, match="truncated"):
