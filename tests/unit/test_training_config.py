@@ -87,6 +87,7 @@ def test_the_bundled_model_recipe_parses():
     sixth = load_train_config(recipes / "samstream_synthetic_stage6.yaml", [])
     seventh = load_train_config(recipes / "samstream_synthetic_stage7.yaml", [])
     eighth = load_train_config(recipes / "samstream_synthetic_stage8.yaml", [])
+    ninth = load_train_config(recipes / "samstream_synthetic_stage9.yaml", [])
     assert first.model.config == "samstream-synthetic" and first.model.init is None  # from scratch
     assert first.model.freeze_image_encoder and not second.model.freeze_image_encoder
     assert second.model.init == f"{first.output_dir}/final/model.pt"  # stage 2 starts where stage 1 ends
@@ -96,12 +97,13 @@ def test_the_bundled_model_recipe_parses():
     assert sixth.model.init == f"{fifth.output_dir}/final/model.pt"  # stage 6 where stage 5 ends
     assert seventh.model.init == f"{sixth.output_dir}/final/model.pt"  # stage 7 where stage 6 ends
     assert eighth.model.init == f"{seventh.output_dir}/final/model.pt"  # stage 8 where stage 7 ends
-    assert min(s.data.num_frames for s in (third, fourth, fifth, sixth, seventh, eighth)) >= 5  # objects leave and come back
+    assert ninth.model.init == f"{eighth.output_dir}/final/model.pt"  # stage 9 where stage 8 ends
+    assert min(s.data.num_frames for s in (third, fourth, fifth, sixth, seventh, eighth, ninth)) >= 5  # objects leave and come back
     assert any(d.synthetic_shapes and "ring" in d.synthetic_shapes for d in fourth.data.datasets)  # thin ones
-    stages = [d for stage in (first, second, third, fourth, fifth, sixth, seventh, eighth) for d in stage.data.datasets]
+    stages = [d for stage in (first, second, third, fourth, fifth, sixth, seventh, eighth, ninth) for d in stage.data.datasets]
     assert {d.kind for d in stages} == {"synthetic"}
     # the benchmarks' held-out seeds start at 10^7: every clip a stage draws stays below 5 x 10^6
-    recipe = (first, second, third, fourth, fifth, sixth, seventh, eighth)
+    recipe = (first, second, third, fourth, fifth, sixth, seventh, eighth, ninth)
     assert max(d.seed_offset + stage.steps for stage in recipe for d in stage.data.datasets) < 5_000_000
     # from stage 3 on, every stage draws new clips (stage 2 repeats stage 1's, on the unfrozen encoder)
     drawn = [range(d.seed_offset, d.seed_offset + stage.steps) for stage in recipe[2:] for d in stage.data.datasets]
