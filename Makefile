@@ -28,7 +28,7 @@ demo: setup
 	  $(BIN)/samstream segment src/samstream/assets/cat.jpg --point 150,120 --model samstream-synthetic --out $(DEMO_OUT) --overwrite; \
 	else exit $$rc; fi
 
-# The bundled model's training run (README "Training"), nine stages, about 10.5 hours on 2 CPU cores;
+# The bundled model's training run (README "Training"), nine stages, about 11 hours on 2 CPU cores;
 # the weights end in runs/samstream-synthetic/stage9/final/model.safetensors.
 train-synthetic: setup
 	$(BIN)/samstream train --config configs/train/samstream_synthetic_stage1.yaml

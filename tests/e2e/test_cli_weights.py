@@ -69,3 +69,20 @@ def test_export_writes_the_reference_format(tiny_files, tmp_path):
     assert load_config(out / "model.yaml")[0] == model.config
     again = _run("export", "--config", str(config_path), "--checkpoint", str(weights_path), "--out", str(out / "model.pt"))
     assert again.returncode == 2 and "is a file" in again.stderr
+
+
+def test_export_takes_the_model_name_as_its_argument(tmp_path):
+    out = tmp_path / "synthetic"
+    done = _run("export", "samstream-synthetic", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    from safetensors.torch import load_file
+
+    from samstream.bundled import bundled_model, bundled_weights
+
+    want = load_file(bundled_weights(bundled_model("samstream-synthetic")))
+    got = torch.load(out / "model.pt", weights_only=True)["model"]
+    assert set(got) == set(want)
+    name = next(iter(want))
+    torch.testing.assert_close(got[name], want[name], atol=0, rtol=0)
+    both = _run("export", "samstream-synthetic", "--model", "sam2.1_hiera_large", "--out", str(out))
+    assert both.returncode == 2 and "two models" in both.stderr and "Traceback" not in both.stderr

@@ -13,6 +13,7 @@ from PIL import Image
 from tiny import moving_clip, prompt_cases, sample_image
 from torch import nn
 
+from samstream.accel import cpu as cpu_backend
 from samstream.accel import VIDEO_PARTS, apply_cpu_backend, compile_model, has_cpu_backend, remove_cpu_backend
 from samstream.accel.cpu import CpuConv1x1, CpuHiera, CpuLinear, CpuMemoryEncoder, CpuModule, CpuMultiScaleAttention
 from samstream.accel.onednn import OnednnKernels, probe_onednn
@@ -119,8 +120,19 @@ def test_predict_agrees(models):
     assert same / total >= MIN_AGREEMENT
 
 
-def test_video_frames_agree(models):
+@pytest.mark.parametrize("grouped", [False, True])
+def test_video_frames_agree(models, grouped, monkeypatch):
+    """Also with the objects going through memory attention in groups (here 2 + 1)."""
     plain, fast = models
+    if grouped:
+        hw = (plain.config.image_size // 16) ** 2  # tokens of the memory-attention feature map
+        monkeypatch.setattr(cpu_backend, "GROUP_TOKENS", 2 * hw)
+        monkeypatch.setattr(cpu_backend, "GROUPED_FROM_TOKENS", 3 * hw)
+        from samstream.modeling.memory_cache import MemoryKV
+
+        groups = []
+        rows = MemoryKV.rows
+        monkeypatch.setattr(MemoryKV, "rows", lambda kv, s, e: groups.append(e - s) or rows(kv, s, e))
     clip = moving_clip(4)  # 4 frames, 320 x 136
     outputs = []
     for model in (plain, fast):
@@ -128,11 +140,14 @@ def test_video_frames_agree(models):
         session = predictor.open_session(clip)
         predictor.add_prompt(session, 0, 1, points=[[160.0, 74.8]], labels=[1])
         predictor.add_prompt(session, 0, 2, box=[16.0, 27.2, 112.0, 122.4])
+        predictor.add_prompt(session, 0, 3, points=[[250.0, 60.0], [40.0, 40.0]], labels=[1, 0])
         outputs.append({f: logits.clone() for f, _, logits in predictor.propagate(session, progress=False)})
     want, got = outputs
     assert sorted(got) == sorted(want) == list(range(len(clip)))
     for f in want:
         torch.testing.assert_close(got[f], want[f], atol=FP32_TOL * 10, rtol=FP32_TOL)
+    if grouped:
+        assert groups and set(groups) == {2, 1}
 
 
 def test_memory_encoder_group_size_follows_the_mask_size():
@@ -328,3 +343,21 @@ def test_backend_steps_aside_inside_torch_compile(tiny_model_files):
     assert counting.calls == 0
     for a, b in zip(got.features, want.features):
         torch.testing.assert_close(a, b, atol=FP32_TOL, rtol=FP32_TOL)
+
+
+@pytest.mark.parametrize("amx", [False, True])
+def test_bf16_attention_kernel_follows_amx(amx):
+    """Without AMX, bfloat16 attention runs as chunked matrix products (a [B, Nq, H, D] layout);
+    with AMX it is PyTorch's fused kernel, which is faster there. Both give the same attention."""
+    real = probe_onednn()
+    if not real.bf16:
+        pytest.skip("no bfloat16 kernels on this CPU")
+    from samstream.accel.cpu_attention import cpu_scaled_dot_product
+
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, n, 32, generator=gen).to(torch.bfloat16) for n in (64, 96, 96))
+    with torch.inference_mode():
+        got = cpu_scaled_dot_product(replace(real, amx=amx), q, k, v)
+        want = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    assert got.is_contiguous() == amx  # the chunked path writes heads interleaved
+    torch.testing.assert_close(got.float(), want.float(), atol=2e-2, rtol=2e-2)

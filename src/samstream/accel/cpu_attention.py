@@ -23,9 +23,9 @@ def cpu_scaled_dot_product(
     """``F.scaled_dot_product_attention(q, k, v)`` for q [B, H, Nq, D], k/v [B, H, Nk, D(v)].
 
     At CPU inference in bfloat16 (under autocast or with bfloat16 inputs, when the CPU has
-    bfloat16 kernels) it is computed in chunks of queries, unless there are very few queries or
-    keys; float32 goes to PyTorch's fused kernel. The chunked result is laid out
-    as [B, Nq, H, Dv] in memory (a transposed view), so that merging the heads costs no copy.
+    bfloat16 kernels but no AMX) it is computed in chunks of queries, unless there are very few
+    queries or keys; float32, and bfloat16 on AMX CPUs, go to PyTorch's fused kernel. The
+    chunked result is laid out as [B, Nq, H, Dv] in memory (a transposed view), so that merging the heads costs no copy.
     Anything else (dropout, autograd, CUDA, compile) goes to the fused PyTorch op.
     """
     if dropout_p == 0.0 and q.dim() == 4 and k.dim() == 4 and v.dim() == 4 and cpu_inference(q, k, v):
@@ -33,10 +33,12 @@ def cpu_scaled_dot_product(
         b, h, nq, _ = q.shape
         nk = k.shape[-2]
         if nq > 0 and nk > 0:
-            if dtype == torch.bfloat16 and min(nq, nk) >= 32 and kernels.bf16:
+            if dtype == torch.bfloat16 and min(nq, nk) >= 32 and kernels.bf16 and not kernels.amx:
                 return _chunked(kernels, q.to(dtype), k.to(dtype), v.to(dtype))
     # float32: PyTorch's fused flash kernel beats matrix products + softmax at every shape measured
-    # (benchmarks/bench_kernels.py: 155-183 against 127-149 GFLOP/s on a 2-core AVX-512 EPYC)
+    # (benchmarks/bench_kernels.py: 155-183 against 127-149 GFLOP/s on a 2-core AVX-512 EPYC,
+    # 322-357 against 222-268 on a 2-core AMX Xeon, where it also wins in bfloat16: 1077-1610
+    # against 563-813)
     return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
 
 

@@ -1,4 +1,4 @@
-"""``samstream weights list | download NAME | export``: the models samstream knows, their files.
+"""``samstream weights list | download NAME | export NAME``: the models samstream knows, their files.
 
 ``export`` writes a model as the reference package reads it: ``DIR/model.pt``
 (``{"model": state_dict}``, the official parameter names) and ``DIR/model.yaml`` (the
@@ -24,6 +24,9 @@ def add_parser(sub) -> None:
     dl.add_argument("name", help="model name, e.g. sam2.1_hiera_tiny")
     dl.set_defaults(run=run_download)
     ex = actions.add_parser("export", help="write DIR/model.pt and DIR/model.yaml in the reference's format")
+    ex.add_argument(
+        "name", nargs="?", help="model name, e.g. samstream-synthetic or sam2.1_hiera_tiny (or use --model / --config)"
+    )
     add_model_arguments(ex)
     ex.add_argument("--out", type=Path, required=True, help="folder to write model.pt and model.yaml into")
     ex.set_defaults(run=run_export)
@@ -73,6 +76,12 @@ def run_export(args: argparse.Namespace) -> int:
 
     if args.out.exists() and not args.out.is_dir():
         raise CliError(f"--out {args.out}: exists and is a file, not a folder")
+    if args.name is not None:
+        if args.config is not None:
+            raise CliError(f"give a model NAME ({args.name}) or --config, not both")
+        if args.model not in (args.name, "sam2.1_hiera_tiny"):
+            raise CliError(f"two models named: NAME {args.name} and --model {args.model}")
+        args.model = args.name
     if args.int8:
         raise CliError("--int8 does not apply to weights export (the weights are written in float32)")
     model = load_model_from_args(args, apply_postprocessing=False)

@@ -29,6 +29,8 @@ from .attention import RoPEAttention
 
 # entries unused for more frames than this are dropped (the current and the previous frame stay)
 _KEEP_FRAMES = 1
+# reused key / value buffers kept: a pair for each of two batch sizes (objects in groups)
+MAX_WORKSPACES = 4
 
 
 @dataclass
@@ -66,9 +68,13 @@ class MemoryProjectionCache:
 
     def workspace(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         """A buffer kept between frames (a fresh large allocation each frame costs more in page
-        faults than filling it): the same tensor while shape, dtype and device stay."""
+        faults than filling it): the same tensor while shape, dtype and device stay. At most
+        ``MAX_WORKSPACES`` names are kept (the least recently made goes first)."""
         buf = self._workspace.get(name)
         if buf is None or buf.shape != shape or buf.dtype != dtype or buf.device != device:
+            self._workspace.pop(name, None)
+            while len(self._workspace) >= MAX_WORKSPACES:
+                del self._workspace[next(iter(self._workspace))]
             buf = torch.empty(shape, dtype=dtype, device=device)
             self._workspace[name] = buf
         return buf
@@ -195,6 +201,23 @@ class MemoryKV:
     def __len__(self) -> int:
         return len(self.attns)
 
+    def rows(self, start: int, stop: int) -> "MemoryKV":
+        """The same memory for objects ``start:stop`` of the batch only (assembled into the
+        same reused buffers when the layer asks)."""
+        return MemoryKV(
+            self.cache,
+            self.attns,
+            self.pos_at_keys,
+            self.frames,
+            [found[start:stop] for found in self.entries],
+            None if self.pointers is None else self.pointers[start:stop],
+            None if self.pointer_pos is None else self.pointer_pos[start:stop],
+            self.hw,
+            len(range(start, min(stop, self.batch))),
+            self.dtype,
+            self.device,
+        )
+
     def __getitem__(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
         attn, with_pos = self.attns[layer], self.pos_at_keys[layer]
         hw, frames, device = self.hw, self.frames, self.device
@@ -202,8 +225,9 @@ class MemoryKV:
         kd = first.keys[layer].dtype if first is not None else self.dtype
         num_ptr = 0 if self.pointers is None else self.pointers.shape[1]
         shape = (self.batch, attn.num_heads, len(frames) * hw + num_ptr, attn.internal_dim // attn.num_heads)
-        keys = self.cache.workspace("keys", shape, kd, device)
-        values = self.cache.workspace("values", shape, kd, device)
+        # one pair of buffers per batch size (objects may come in groups of two sizes)
+        keys = self.cache.workspace(f"keys{self.batch}", shape, kd, device)
+        values = self.cache.workspace(f"values{self.batch}", shape, kd, device)
         for f, (frame, found) in enumerate(zip(frames, self.entries)):
             seg = slice(f * hw, (f + 1) * hw)
             if with_pos:
