@@ -363,8 +363,8 @@ class CpuMemoryEncoder(CpuModule, MemoryEncoder):
     ([4, 512, 512] for a 1024 px mask at stride 2, [16, 256, 256] at stride 4): 4 MB in float32.
     Each of the layer norms and activations over it is a pass through memory, so masks go through
     in groups whose first maps fit in :attr:`group_bytes` (one mask at a time from 512 px up; at
-    256 px, where the maps are small and the per-call cost dominates, four together). Same
-    results as the batched call.
+    256 px, where the maps are small and the per-call cost dominates, four together), in
+    channels-last layout. Same results as the batched call, to float rounding.
     """
 
     plain_class = MemoryEncoder
@@ -377,9 +377,16 @@ class CpuMemoryEncoder(CpuModule, MemoryEncoder):
         return max(1, cls.group_bytes // per_mask)
 
     def fuse(self, projected: torch.Tensor, mask_for_mem: torch.Tensor) -> torch.Tensor:
+        if not cpu_inference(mask_for_mem, projected):
+            return super().fuse(projected, mask_for_mem)
+        # channels-last maps: every layer norm of the downsampler and the fuser is then one fused
+        # pass over each pixel's channels (measured at 512 px, 3 masks, on a 2-core AMX Xeon:
+        # 22 ms against 27 ms in bf16, 35 against 37.5 ms in float32); the result stays channels-last
+        projected = projected.contiguous(memory_format=torch.channels_last)
+        mask_for_mem = mask_for_mem.contiguous(memory_format=torch.channels_last)
         count = mask_for_mem.shape[0]
         group = self.group_size(mask_for_mem)
-        if count <= group or not cpu_inference(mask_for_mem, projected):
+        if count <= group:
             return super().fuse(projected, mask_for_mem)
         fused = []
         for i in range(0, count, group):
