@@ -86,3 +86,5 @@ def test_export_takes_the_model_name_as_its_argument(tmp_path):
     torch.testing.assert_close(got[name], want[name], atol=0, rtol=0)
     both = _run("export", "samstream-synthetic", "--model", "sam2.1_hiera_large", "--out", str(out))
     assert both.returncode == 2 and "two models" in both.stderr and "Traceback" not in both.stderr
+    default_named = _run("export", "samstream-synthetic", "--model", "sam2.1_hiera_tiny", "--out", str(out))
+    assert default_named.returncode == 2 and "two models" in default_named.stderr

@@ -37,7 +37,6 @@ from ..modeling.hiera import Hiera, MultiScaleAttention, pool_hw
 from ..modeling.image_encoder import FpnNeck
 from ..modeling.mask_decoder import MaskDecoder
 from ..modeling.memory_attention import MemoryAttention, MemoryAttentionLayer
-from ..modeling.memory_cache import MemoryKV
 from ..modeling.memory_encoder import MemoryEncoder
 from .cpu_attention import cpu_scaled_dot_product
 from .onednn import (
@@ -173,36 +172,14 @@ class CpuMemoryAttention(CpuModule, MemoryAttention):
 
     plain_class = MemoryAttention
 
-    def forward(
-        self,
-        curr: torch.Tensor,
-        curr_pos: torch.Tensor,
-        memory: torch.Tensor | None,
-        memory_pos: torch.Tensor | None,
-        num_obj_ptr_tokens: int = 0,
-        *,
-        memory_kv: "MemoryKV | None" = None,
-    ) -> torch.Tensor:
-        """As :meth:`MemoryAttention.forward`: curr/curr_pos [B, HW, C] -> [B, HW, C], B split
-        into groups of ``GROUP_TOKENS // HW`` objects when B x HW >= ``GROUPED_FROM_TOKENS``."""
+    def object_groups(self, curr: torch.Tensor) -> list[tuple[int, int]]:
+        """curr [B, HW, C]: groups of ``GROUP_TOKENS // HW`` objects once B x HW >=
+        ``GROUPED_FROM_TOKENS`` at CPU inference, else the whole batch."""
         batch, hw = curr.shape[0], curr.shape[1]
         group = max(1, GROUP_TOKENS // max(1, hw))
         if batch * hw < GROUPED_FROM_TOKENS or batch <= group or self.training or not cpu_inference(curr):
-            return super().forward(curr, curr_pos, memory, memory_pos, num_obj_ptr_tokens, memory_kv=memory_kv)
-        outs = []
-        for s in range(0, batch, group):
-            e = min(s + group, batch)
-            outs.append(
-                super().forward(
-                    curr[s:e],
-                    curr_pos[s:e],
-                    None if memory is None else memory[s:e],
-                    None if memory_pos is None else memory_pos[s:e],
-                    num_obj_ptr_tokens,
-                    memory_kv=None if memory_kv is None else memory_kv.rows(s, e),
-                )
-            )
-        return torch.cat(outs, dim=0)
+            return super().object_groups(curr)
+        return [(s, min(s + group, batch)) for s in range(0, batch, group)]
 
 
 class CpuAttention(CpuModule, Attention):

@@ -28,6 +28,11 @@ def add_parser(sub) -> None:
         "name", nargs="?", help="model name, e.g. samstream-synthetic or sam2.1_hiera_tiny (or use --model / --config)"
     )
     add_model_arguments(ex)
+    default_model = ex.get_default("model")
+    for action in ex._actions:
+        if action.dest == "model":
+            action.help = action.help.replace("%(default)s", f"NAME, else {default_model}")
+    ex.set_defaults(model=None, default_model=default_model)
     ex.add_argument("--out", type=Path, required=True, help="folder to write model.pt and model.yaml into")
     ex.set_defaults(run=run_export)
 
@@ -79,9 +84,11 @@ def run_export(args: argparse.Namespace) -> int:
     if args.name is not None:
         if args.config is not None:
             raise CliError(f"give a model NAME ({args.name}) or --config, not both")
-        if args.model not in (args.name, "sam2.1_hiera_tiny"):
+        if args.model not in (None, args.name):
             raise CliError(f"two models named: NAME {args.name} and --model {args.model}")
         args.model = args.name
+    elif args.model is None:
+        args.model = args.default_model
     if args.int8:
         raise CliError("--int8 does not apply to weights export (the weights are written in float32)")
     model = load_model_from_args(args, apply_postprocessing=False)

@@ -120,6 +120,39 @@ class MemoryAttention(nn.Module):
         batch = memory.shape[0] if memory is not None else memory_kv.batch
         if curr.shape[0] != batch:
             raise ValueError(f"batch of current features {curr.shape[0]} != memory batch {batch}")
+        groups = self.object_groups(curr)
+        if len(groups) == 1:
+            return self._attend(curr, curr_pos, memory, memory_pos, num_obj_ptr_tokens, memory_kv)
+        return torch.cat(
+            [
+                self._attend(
+                    curr[s:e],
+                    curr_pos[s:e],
+                    None if memory is None else memory[s:e],
+                    None if memory_pos is None else memory_pos[s:e],
+                    num_obj_ptr_tokens,
+                    None if memory_kv is None else memory_kv.rows(s, e),
+                )
+                for s, e in groups
+            ],
+            dim=0,
+        )
+
+    def object_groups(self, curr: torch.Tensor) -> list[tuple[int, int]]:
+        """Row ranges of the batch (objects) that run through every layer one after the other;
+        here one range, the whole batch. curr: [B, HW, C]."""
+        return [(0, curr.shape[0])]
+
+    def _attend(
+        self,
+        curr: torch.Tensor,
+        curr_pos: torch.Tensor,
+        memory: torch.Tensor | None,
+        memory_pos: torch.Tensor | None,
+        num_obj_ptr_tokens: int,
+        memory_kv: "MemoryKV | None",
+    ) -> torch.Tensor:
+        """One group of objects through every layer: as :meth:`forward`, on its rows."""
         shared = curr.shape[0] > 1 and curr.stride(0) == 0 and curr_pos.stride(0) == 0
         out = curr
         if self.pos_enc_at_input:
