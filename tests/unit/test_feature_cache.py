@@ -76,3 +76,16 @@ def test_the_cache_needs_a_frozen_encoder_in_the_config(tmp_path):
     config = load_train_config(None, [f"output_dir={tmp_path}", f"data.feature_cache={tmp_path / 'c'}", "steps=1"])
     with pytest.raises(ValueError, match="freeze_image_encoder"):
         Trainer(config).run()
+
+
+def test_train_only_without_the_encoder_may_use_the_cache(tmp_path):
+    yaml_path = tmp_path / "tiny.yaml"
+    write_reference_yaml(yaml_path, tiny_config())
+    trainer = Trainer(load_train_config(None, [
+        f"output_dir={tmp_path / 'run'}", f"model.config={yaml_path}", "model.train_only=[sam_mask_decoder]",
+        f"data.feature_cache={tmp_path / 'cache'}", "steps=1", "schedule.total_steps=1", "schedule.warmup_steps=0",
+        "data.num_frames=1", "data.max_objects=1", "logging.progress_bar=false",
+        'data.datasets=[{"kind": "synthetic", "length": 1, "synthetic_images": true}]',
+    ]))
+    trainer.run()
+    assert trainer.feature_cache.misses == 1

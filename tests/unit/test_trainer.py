@@ -192,3 +192,32 @@ def test_freeze_image_encoder_keeps_trunk_neck_and_positions(tiny_yaml, tmp_path
     assert any("pos_embed" in k for k in encoder) and any(".neck." in k for k in encoder)
     assert all(torch.equal(end[k], start[k]) for k in encoder)
     assert any(not torch.equal(end[k], start[k]) for k in end if not k.startswith("image_encoder."))
+
+
+def test_train_only_trains_the_named_parameters_and_nothing_else(tiny_yaml, tmp_path):
+    start = build_model(tiny_yaml, accel=None, apply_postprocessing=False).state_dict()
+    torch.save({"model": start}, tmp_path / "init.pt")
+    head = "sam_mask_decoder.iou_prediction_head"
+    config = _config(
+        tiny_yaml, tmp_path / "run", steps=2, **{"model.train_only": f"[{head}]", "model.init": str(tmp_path / "init.pt")}
+    )
+    assert config.model.train_only == (head,)
+    trainable = [n for n, p in Trainer(config)._build().named_parameters() if p.requires_grad]
+    assert trainable and all(n.startswith(head + ".") for n in trainable)
+    result = Trainer(config).run()
+    end = build_model(result.final_dir / "model.yaml", result.final_dir / "model.pt", accel=None).state_dict()
+    assert all(torch.equal(end[k], start[k]) for k in end if not k.startswith(head + "."))
+    assert any(not torch.equal(end[k], start[k]) for k in end if k.startswith(head + "."))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("[sam_mask_decoder.no_such_head]", r"\['sam_mask_decoder.no_such_head'\] name no parameter.*image_encoder"),
+        ("[sam_mask_decod]", "name no parameter"),  # a prefix must end at a name boundary
+        ("[]", "one or more parameter-name prefixes"),
+    ],
+)
+def test_train_only_refuses_prefixes_that_name_nothing(tiny_yaml, tmp_path, value, message):
+    with pytest.raises(ValueError, match=message):
+        Trainer(_config(tiny_yaml, tmp_path / "run", steps=1, **{"model.train_only": value}))._build()

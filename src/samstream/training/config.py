@@ -125,6 +125,13 @@ class ModelSpec:
     config: str = "samstream-synthetic"  # a model name or a YAML file in the reference format
     init: str | None = None  # checkpoint (name or path) to start from; None: random init
     freeze_image_encoder: bool = False  # freeze trunk, neck and position embeddings
+    # Train only the parameters whose names start with one of these prefixes (e.g.
+    # [sam_mask_decoder] or [sam_mask_decoder.iou_prediction_head]); all others are frozen.
+    train_only: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.train_only is not None and (not self.train_only or not all(self.train_only)):
+            raise TrainConfigError(f"model.train_only: give one or more parameter-name prefixes, got {list(self.train_only)}")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import io
 import math
 import os
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,26 @@ def freeze_image_encoder(model: SAM2Model) -> None:
         p.requires_grad_(False)
 
 
+def train_only(model: SAM2Model, prefixes: Sequence[str]) -> None:
+    """Freeze every parameter whose name starts with none of ``prefixes``.
+
+    Raises:
+        TrainConfigError: a prefix that names no parameter (the message lists the model's modules).
+    """
+    names = [name for name, _ in model.named_parameters()]
+    unmatched = [prefix for prefix in prefixes if not any(_has_prefix(name, prefix) for name in names)]
+    if unmatched:
+        modules = sorted({name.split(".")[0] for name in names})
+        raise TrainConfigError(f"model.train_only: {unmatched} name no parameter of the model; its modules: {modules}")
+    for name, param in model.named_parameters():
+        if not any(_has_prefix(name, prefix) for prefix in prefixes):
+            param.requires_grad_(False)
+
+
+def _has_prefix(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix.rstrip(".") + ".")
+
+
 class Trainer:
     """Runs one training configuration (see :class:`~samstream.training.config.TrainConfig`)."""
 
@@ -107,6 +128,8 @@ class Trainer:
         model = build_model(config, spec.init, device=self.device, apply_postprocessing=False, accel=None)
         if spec.freeze_image_encoder:
             freeze_image_encoder(model)
+        if spec.train_only is not None:
+            train_only(model, spec.train_only)
         return model.train()
 
     def _init_distributed(self) -> None:
@@ -168,8 +191,11 @@ class Trainer:
             save_train_config(self.output_dir / "config.yaml", cfg)
         model = self._build()
         if cfg.data.feature_cache is not None:
-            if not cfg.model.freeze_image_encoder:
-                raise TrainConfigError("data.feature_cache needs model.freeze_image_encoder: true (the features must not change)")
+            if any(p.requires_grad for p in model.image_encoder.parameters()):
+                raise TrainConfigError(
+                    "data.feature_cache needs a frozen image encoder (model.freeze_image_encoder: true, "
+                    "or a model.train_only without it): the features must not change"
+                )
             self.feature_cache = FeatureCache(cfg.data.feature_cache, model)
         optimizer = build_optimizer(model, cfg.optimizer)
         scheduler = build_scheduler(optimizer, cfg.schedule)
