@@ -74,38 +74,45 @@ def test_to_dict_is_plain():
 
 
 def test_the_bundled_model_recipe_parses():
+    import re
     from pathlib import Path
 
     from samstream.training.config import load_train_config
 
-    recipes = Path(__file__).resolve().parents[2] / "configs" / "train"
-    first = load_train_config(recipes / "samstream_synthetic_stage1.yaml", [])
-    second = load_train_config(recipes / "samstream_synthetic_stage2.yaml", [])
-    third = load_train_config(recipes / "samstream_synthetic_stage3.yaml", [])
-    fourth = load_train_config(recipes / "samstream_synthetic_stage4.yaml", [])
-    fifth = load_train_config(recipes / "samstream_synthetic_stage5.yaml", [])
-    sixth = load_train_config(recipes / "samstream_synthetic_stage6.yaml", [])
-    seventh = load_train_config(recipes / "samstream_synthetic_stage7.yaml", [])
-    eighth = load_train_config(recipes / "samstream_synthetic_stage8.yaml", [])
-    ninth = load_train_config(recipes / "samstream_synthetic_stage9.yaml", [])
+    # the recipe is what `make train-synthetic` runs, in its order
+    root = Path(__file__).resolve().parents[2]
+    makefile = (root / "Makefile").read_text()
+    target = makefile.split("\ntrain-synthetic:", 1)[1].split("\n\n", 1)[0]
+    files = re.findall(r"samstream train --config (\S+)", target)
+    assert files and files[0].endswith("samstream_synthetic_stage1.yaml"), files
+    recipe = [load_train_config(root / f, []) for f in files]
+    first, second = recipe[0], recipe[1]
     assert first.model.config == "samstream-synthetic" and first.model.init is None  # from scratch
     assert first.model.freeze_image_encoder and not second.model.freeze_image_encoder
-    assert second.model.init == f"{first.output_dir}/final/model.pt"  # stage 2 starts where stage 1 ends
-    assert third.model.init == f"{second.output_dir}/final/model.pt"  # and stage 3 where stage 2 ends
-    assert fourth.model.init == f"{third.output_dir}/final/model.pt"  # stage 4 where stage 3 ends
-    assert fifth.model.init == f"{fourth.output_dir}/final/model.pt"  # stage 5 where stage 4 ends
-    assert sixth.model.init == f"{fifth.output_dir}/final/model.pt"  # stage 6 where stage 5 ends
-    assert seventh.model.init == f"{sixth.output_dir}/final/model.pt"  # stage 7 where stage 6 ends
-    assert eighth.model.init == f"{seventh.output_dir}/final/model.pt"  # stage 8 where stage 7 ends
-    assert ninth.model.init == f"{eighth.output_dir}/final/model.pt"  # stage 9 where stage 8 ends
-    assert min(s.data.num_frames for s in (third, fourth, fifth, sixth, seventh, eighth, ninth)) >= 5  # objects leave and come back
-    assert any(d.synthetic_shapes and "ring" in d.synthetic_shapes for d in fourth.data.datasets)  # thin ones
-    stages = [d for stage in (first, second, third, fourth, fifth, sixth, seventh, eighth, ninth) for d in stage.data.datasets]
-    assert {d.kind for d in stages} == {"synthetic"}
-    # the benchmarks' held-out seeds start at 10^7: every clip a stage draws stays below 5 x 10^6
-    recipe = (first, second, third, fourth, fifth, sixth, seventh, eighth, ninth)
-    assert max(d.seed_offset + stage.steps for stage in recipe for d in stage.data.datasets) < 5_000_000
-    # from stage 3 on, every stage draws new clips (stage 2 repeats stage 1's, on the unfrozen encoder)
-    drawn = [range(d.seed_offset, d.seed_offset + stage.steps) for stage in recipe[2:] for d in stage.data.datasets]
-    overlaps = [(a, b) for i, a in enumerate(drawn) for b in drawn[i + 1 :] if a.start < b.stop and b.start < a.stop]
-    assert not overlaps, overlaps
+    for before, stage in zip(recipe, recipe[1:]):  # each stage starts where the one before it ends
+        assert stage.model.config == "samstream-synthetic"
+        assert stage.model.init == f"{before.output_dir}/final/model.pt", stage.output_dir
+    assert min(s.data.num_frames for s in recipe[2:]) >= 5  # objects leave and come back
+    assert any(d.synthetic_shapes and "ring" in d.synthetic_shapes for d in recipe[3].data.datasets)  # thin ones
+    assert {d.kind for stage in recipe for d in stage.data.datasets} == {"synthetic"}
+    # a synthetic dataset's item i is the clip of seed seed_offset + i, for i < length.
+    # The benchmarks' held-out seeds start at 10^7: every seed a stage can draw stays below 5 x 10^6
+    assert max(d.seed_offset + d.length for stage in recipe for d in stage.data.datasets) < 5_000_000
+    # from stage 3 on, every dataset starts at a seed of its own (stage 2 repeats stage 1's, on the
+    # unfrozen encoder). From stage 6 on the offsets are 10^4 apart within ranges of 10^5 seeds, of
+    # which a stage draws a few thousand at random: a few clips may come again in a later stage.
+    offsets = [d.seed_offset for stage in recipe[2:] for d in stage.data.datasets]
+    assert len(set(offsets)) == len(offsets), offsets
+
+
+def test_every_committed_training_config_parses():
+    from pathlib import Path
+
+    from samstream.training.config import load_train_config
+
+    root = Path(__file__).resolve().parents[2]
+    files = sorted((root / "configs" / "train").rglob("*.yaml"))
+    assert any(f.parent.name == "experiments" for f in files)
+    for f in files:
+        config = load_train_config(f, [])
+        assert config.output_dir.startswith("runs/"), f
