@@ -20,7 +20,7 @@ from .build import build_model
 from .image.automatic import SAM2AutomaticMaskGenerator
 from .image.predictor import ImagePredictor
 from .image.prompts import REFERENCE_NAMES, Prompt
-from .prompts import to_model_coords
+from .prompts import per_image_prompts, to_model_coords
 from .modeling.sam2 import SAM2Model
 from .video.predictor import VideoPredictor, VideoPredictorOptions
 from .video.state import VideoSession
@@ -192,28 +192,12 @@ class SAM2ImagePredictor:
             raise RuntimeError("An image must be set with .set_image_batch(...) before mask prediction.")
         if not self._engine.is_batch:
             raise RuntimeError("predict_batch needs images set with set_image_batch(...)")
-        n = len(self._engine.orig_hw)
-        for name, value in (
-            ("point_coords_batch", point_coords_batch),
-            ("point_labels_batch", point_labels_batch),
-            ("box_batch", box_batch),
-            ("mask_input_batch", mask_input_batch),
-        ):
-            if value is not None and len(value) != n:
-                raise ValueError(f"{name} has {len(value)} entries for {n} images")
-        pick = lambda seq, i: None if seq is None else seq[i]  # noqa: E731
+        prompts = per_image_prompts(
+            len(self._engine.orig_hw), point_coords_batch, point_labels_batch, box_batch, mask_input_batch
+        )
         outs = [
-            self._predict_one(
-                pick(point_coords_batch, i),
-                pick(point_labels_batch, i),
-                pick(box_batch, i),
-                pick(mask_input_batch, i),
-                multimask_output,
-                return_logits,
-                normalize_coords,
-                i,
-            )
-            for i in range(n)
+            self._predict_one(*prompt, multimask_output, return_logits, normalize_coords, i)
+            for i, prompt in enumerate(prompts)
         ]
         return [o[0] for o in outs], [o[1] for o in outs], [o[2] for o in outs]
 

@@ -1,154 +1,65 @@
 """One validator for prompts: points, labels, boxes and masks, for every entry point.
 
 The image predictor, the video predictor, the streaming tracker and the command line all
-check their prompts here, once, and get the same messages. Coordinates are always said to
-be in ``"pixels"`` of the image or frame, or ``"normalized"`` to [0, 1].
+check their prompts here, once, and get the same messages (the checks themselves, in numpy,
+are :mod:`samstream.prompt_checks`, which the torch-free ONNX runtime shares); this module
+adds the conversions to the model's tensors. Coordinates are always said to be in
+``"pixels"`` of the image or frame, or ``"normalized"`` to [0, 1].
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
-import numpy as np
 import torch
 
-from .modeling.prompt_encoder import LABEL_BOX_BOTTOM_RIGHT, LABEL_BOX_TOP_LEFT, LABEL_NEGATIVE, LABEL_PADDING, LABEL_POSITIVE
+from .prompt_checks import (
+    COORD_SPACES,
+    CLICK_LABELS,
+    ENCODER_LABELS,
+    LABEL_BOX_BOTTOM_RIGHT,
+    LABEL_BOX_TOP_LEFT,
+    LABEL_NEGATIVE,
+    LABEL_PADDING,
+    LABEL_POSITIVE,
+    CoordSpace,
+    as_float_array,
+    check_binary_mask,
+    check_boxes,
+    check_boxes_in_image,
+    check_boxes_overlap_image,
+    check_coord_space,
+    check_index,
+    check_low_res_logits,
+    check_points,
+    check_points_in_image,
+    per_image_prompts,
+    prompt_point_arrays,
+)
 
-CoordSpace = Literal["pixels", "normalized"]
-COORD_SPACES: tuple[str, ...] = ("pixels", "normalized")
-
-CLICK_LABELS = frozenset({LABEL_NEGATIVE, LABEL_POSITIVE})
-ENCODER_LABELS = CLICK_LABELS | {LABEL_PADDING, LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT}
-
-
-def check_coord_space(coords: str) -> CoordSpace:
-    if coords not in COORD_SPACES:
-        raise ValueError(f"coords must be 'pixels' or 'normalized', got {coords!r}")
-    return coords  # type: ignore[return-value]
-
-
-def as_float_array(value, name: str) -> np.ndarray:
-    """A numeric, finite float64 array from a list, array or tensor (ValueError naming ``name``)."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be numeric, got {type(value).__name__}") from None
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr
-
-
-def check_points(
-    points, labels, *, names: tuple[str, str] = ("points", "labels"), encoder_labels: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """Clicks as (coords [B, N, 2] float64, labels [B, N] int32); [N, 2] and [N] get B = 1.
-
-    Labels are 1 (foreground) or 0 (background); with ``encoder_labels`` the prompt encoder's
-    own labels (-1 padding, 2 and 3 box corners) are accepted too.
-    """
-    p_name, l_name = names
-    if (points is None) != (labels is None):
-        raise ValueError(f"{p_name} and {l_name} must be given together")
-    pts = as_float_array(points, p_name)
-    if pts.ndim == 2:
-        pts = pts[None]
-    if pts.ndim != 3 or pts.shape[-1] != 2:
-        raise ValueError(f"{p_name} must have shape (N, 2) or (B, N, 2) as (x, y), got {np.shape(points)}")
-    lab = as_float_array(labels, l_name)
-    if lab.ndim == 1:
-        lab = lab[None]
-    if lab.shape != pts.shape[:2]:
-        raise ValueError(f"{l_name} shape {np.shape(labels)} does not match {p_name} shape {np.shape(points)}")
-    allowed = ENCODER_LABELS if encoder_labels else CLICK_LABELS
-    if (lab != np.round(lab)).any() or not set(np.unique(lab).astype(int).tolist()) <= allowed:
-        raise ValueError(f"{l_name} must be 1 (foreground) or 0 (background), got {np.unique(lab).tolist()}")
-    return pts, lab.astype(np.int32)
-
-
-def check_boxes(box, *, name: str = "box") -> np.ndarray:
-    """Boxes [B, 4] float64 as (x0, y0, x1, y1); a single box [4] gets B = 1."""
-    arr = as_float_array(box, name)
-    if arr.ndim == 1:
-        arr = arr[None]
-    if arr.ndim != 2 or arr.shape[-1] != 4:
-        raise ValueError(f"{name} must have shape (4,) or (B, 4) as x0, y0, x1, y1; got {np.shape(box)}")
-    if (arr[:, 2] < arr[:, 0]).any() or (arr[:, 3] < arr[:, 1]).any():
-        raise ValueError(f"{name} must have x1 >= x0 and y1 >= y0 (x0, y0, x1, y1), got {arr.tolist()}")
-    return arr
-
-
-def check_boxes_overlap_image(boxes: np.ndarray, width: float, height: float, *, name: str = "box") -> None:
-    """Refuse boxes [B, 4] (in the image's coordinates) that do not overlap the image at all."""
-    outside = (boxes[:, 2] < 0) | (boxes[:, 3] < 0) | (boxes[:, 0] > width) | (boxes[:, 1] > height)
-    if outside.any():
-        bad = boxes[outside][0].tolist()
-        raise ValueError(f"{name} {_fmt(bad)} lies entirely outside the {width:g}x{height:g} image")
-
-
-def check_boxes_in_image(boxes: np.ndarray, width: float, height: float, *, name: str = "box") -> None:
-    """Refuse boxes [B, 4] in pixels that miss the image, or reach more than one image size
-    beyond its edges (such coordinates are a typo or an overflow, and the model's position
-    encoding of them is meaningless)."""
-    check_boxes_overlap_image(boxes, width, height, name=name)
-    xs, ys = boxes[:, 0::2], boxes[:, 1::2]
-    far = ((xs < -width) | (xs > 2 * width)).any(axis=1) | ((ys < -height) | (ys > 2 * height)).any(axis=1)
-    if far.any():
-        bad = boxes[far][0].tolist()
-        raise ValueError(
-            f"{name} {_fmt(bad)} reaches more than one image size beyond the {width:g}x{height:g} image; "
-            f"clip it to the image (0..{width:g}, 0..{height:g})"
-        )
-
-
-def check_points_in_image(points: np.ndarray, width: float, height: float, *, name: str = "point") -> None:
-    """Refuse clicks [..., 2] in pixels outside the image (0 <= x < width, 0 <= y < height)."""
-    flat = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    inside = (flat[:, 0] >= 0) & (flat[:, 0] < width) & (flat[:, 1] >= 0) & (flat[:, 1] < height)
-    if not inside.all():
-        x, y = flat[~inside][0].tolist()
-        raise ValueError(f"{name} {x:g},{y:g} is outside the {width:g}x{height:g} image")
-
-
-def _fmt(values) -> str:
-    return ",".join(f"{v:g}" for v in values)
-
-
-def check_binary_mask(mask, *, name: str = "mask", shape: tuple[int, int] | None = None) -> np.ndarray:
-    """A 2-D mask [H, W] that is boolean or holds only 0 and 1, as bool (optionally of ``shape``)."""
-    if isinstance(mask, torch.Tensor):
-        mask = mask.detach().cpu().numpy()
-    arr = np.asarray(mask)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (H, W), got shape {arr.shape}")
-    if arr.dtype != np.bool_:
-        if not np.issubdtype(arr.dtype, np.number) or not np.isin(arr, (0, 1)).all():
-            raise ValueError(f"{name} must be boolean or contain only 0 and 1")
-    if shape is not None and arr.shape != tuple(shape):
-        raise ValueError(f"{name} is {arr.shape[1]}x{arr.shape[0]} (WxH) but the frame is {shape[1]}x{shape[0]}")
-    return arr.astype(bool)
-
-
-def check_low_res_logits(mask, side: int, *, name: str = "mask_input") -> np.ndarray:
-    """Low-res mask logits [B, 1, side, side] from [side, side], [1, side, side] or that shape."""
-    m = as_float_array(mask, name)
-    if m.ndim == 2:
-        m = m[None]
-    if m.ndim == 3:
-        m = m[None]
-    if m.ndim != 4 or m.shape[1] != 1 or m.shape[2:] != (side, side):
-        raise ValueError(
-            f"{name} must be low-res logits of shape (1, {side}, {side}) or (B, 1, {side}, {side}), got {np.shape(mask)}"
-        )
-    return m
-
-
-def check_index(value, name: str) -> int:
-    """A non-boolean integer (Python or NumPy) as int."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    return int(value)
+__all__ = [
+    "COORD_SPACES",
+    "CLICK_LABELS",
+    "ENCODER_LABELS",
+    "LABEL_BOX_BOTTOM_RIGHT",
+    "LABEL_BOX_TOP_LEFT",
+    "LABEL_NEGATIVE",
+    "LABEL_PADDING",
+    "LABEL_POSITIVE",
+    "CoordSpace",
+    "as_float_array",
+    "check_binary_mask",
+    "check_boxes",
+    "check_boxes_in_image",
+    "check_boxes_overlap_image",
+    "check_coord_space",
+    "check_index",
+    "check_low_res_logits",
+    "check_points",
+    "check_points_in_image",
+    "per_image_prompts",
+    "prompt_point_arrays",
+    "prompt_points",
+    "to_model_coords",
+]
 
 
 def to_model_coords(xy: torch.Tensor, orig_hw: tuple[int, int], image_size: int, coords: CoordSpace) -> torch.Tensor:
@@ -162,13 +73,6 @@ def to_model_coords(xy: torch.Tensor, orig_hw: tuple[int, int], image_size: int,
     return xy * image_size
 
 
-def box_corner_points(boxes: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Boxes [B, 4] -> corner points [B, 2, 2] with labels [B, 2] (top-left 2, bottom-right 3)."""
-    corners = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 2, 2)
-    labels = torch.tensor([[LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT]], dtype=torch.int32).repeat(corners.shape[0], 1)
-    return corners, labels
-
-
 def prompt_points(
     points,
     labels,
@@ -180,30 +84,13 @@ def prompt_points(
     names: tuple[str, str, str] = ("points", "labels", "box"),
     encoder_labels: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Clicks and/or boxes -> (coords [B, N, 2] in model-input pixels, labels [B, N] int32),
-    box corners first; None when neither is given. One box per prompt set; a single box or a
-    single set of clicks is broadcast against the other."""
-    check_coord_space(coords)
-    p_name, l_name, b_name = names
-    xy = lab = None
-    if points is not None or labels is not None:
-        pts, labs = check_points(points, labels, names=(p_name, l_name), encoder_labels=encoder_labels)
-        xy = torch.as_tensor(pts, dtype=torch.float32)
-        lab = torch.as_tensor(labs)
-    if box is not None:
-        corners, corner_labels = box_corner_points(check_boxes(box, name=b_name))
-        if xy is not None:
-            if corners.shape[0] != xy.shape[0]:
-                if corners.shape[0] == 1:
-                    corners, corner_labels = corners.expand(xy.shape[0], -1, -1), corner_labels.expand(xy.shape[0], -1)
-                elif xy.shape[0] == 1:
-                    xy, lab = xy.expand(corners.shape[0], -1, -1), lab.expand(corners.shape[0], -1)
-                else:
-                    raise ValueError(f"{corners.shape[0]} boxes for {xy.shape[0]} point sets")
-            xy = torch.cat([corners, xy], dim=1)
-            lab = torch.cat([corner_labels, lab], dim=1)
-        else:
-            xy, lab = corners, corner_labels
-    if xy is None:
+    """Clicks and/or boxes -> (coords [B, N, 2] float32 in model-input pixels, labels [B, N]
+    int32), box corners first; None when neither is given. One box per prompt set; a single box
+    or a single set of clicks is broadcast against the other (:func:`prompt_point_arrays`)."""
+    arrays = prompt_point_arrays(
+        points, labels, box, orig_hw=orig_hw, image_size=image_size, coords=coords, names=names,
+        encoder_labels=encoder_labels,
+    )
+    if arrays is None:
         return None
-    return to_model_coords(xy, orig_hw, image_size, coords), lab
+    return torch.from_numpy(arrays[0]), torch.from_numpy(arrays[1])

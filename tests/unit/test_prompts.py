@@ -12,6 +12,7 @@ from samstream.prompts import (
     check_boxes_overlap_image,
     check_index,
     check_points,
+    per_image_prompts,
     prompt_points,
     to_model_coords,
 )
@@ -85,3 +86,24 @@ def test_prompt_result_computes_masks_only_when_asked():
     frame_idx, obj_ids, masks = result
     assert result[2] is masks and result.masks is masks and len(calls) == 1
     assert result.result() == FrameResult(0, [1], masks)
+
+
+def test_per_image_prompts_splits_the_reference_batches_and_checks_their_lengths():
+    boxes = [np.array([0, 0, 4, 4]), np.array([1, 1, 5, 5])]
+    split = per_image_prompts(2, [[[1, 2]], [[3, 4]]], [[1], [0]], boxes, None)
+    assert [s[0] for s in split] == [[[1, 2]], [[3, 4]]] and [s[1] for s in split] == [[1], [0]]
+    assert split[1][2] is boxes[1] and split[0][3] is None and split[1][3] is None
+    with pytest.raises(ValueError, match="box_batch has 2 entries for 3 images"):
+        per_image_prompts(3, None, None, boxes, None)
+
+
+def test_the_checks_import_without_torch():
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; import samstream.prompt_checks, samstream.image.rgb; "
+        "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

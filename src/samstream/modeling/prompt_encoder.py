@@ -5,15 +5,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..prompt_checks import LABEL_BOX_BOTTOM_RIGHT, LABEL_BOX_TOP_LEFT, LABEL_NEGATIVE, LABEL_PADDING, LABEL_POSITIVE
 from .common import LayerNorm2d
 from .position_encoding import RandomFourierEncoding
 
-# Point labels understood by the prompt encoder.
-LABEL_PADDING = -1  # "not a point": pads prompts without a box
-LABEL_NEGATIVE = 0
-LABEL_POSITIVE = 1
-LABEL_BOX_TOP_LEFT = 2
-LABEL_BOX_BOTTOM_RIGHT = 3
+__all__ = [
+    "LABEL_BOX_BOTTOM_RIGHT",
+    "LABEL_BOX_TOP_LEFT",
+    "LABEL_NEGATIVE",
+    "LABEL_PADDING",
+    "LABEL_POSITIVE",
+    "PromptEncoder",
+]
 
 
 class PromptEncoder(nn.Module):

@@ -6,44 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from ..image.rgb import to_rgb_array
 from .graphs import Features, OnnxModel
-from .prompts import check_low_res_logits, prompt_points
+from ..prompt_checks import check_low_res_logits, per_image_prompts, prompt_point_arrays
 from .resize import resize
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def to_rgb_array(image, name: str = "image") -> np.ndarray:
-    """numpy HWC (uint8, uint16, float in [0, 1]; 1, 3 or 4 channels, or HW) or PIL -> RGB
-    [H, W, 3] uint8 or float32 in [0, 1]."""
-    if isinstance(image, Image.Image):
-        image = np.asarray(image.convert("RGB"))
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"{name}: expected a numpy array (HWC, RGB) or a PIL image, got {type(image).__name__}")
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise ValueError(f"{name}: expected shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {image.shape}")
-    if image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"{name}: empty image of shape {image.shape}")
-    if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    elif image.shape[2] == 4:
-        image = image[:, :, :3]
-    if image.dtype == np.uint8:
-        return np.ascontiguousarray(image)
-    if image.dtype == np.uint16:
-        return (image.astype(np.float32) / 65535.0).astype(np.float32)
-    if image.dtype == np.bool_:
-        return image.astype(np.uint8) * 255
-    if np.issubdtype(image.dtype, np.floating):
-        if not np.isfinite(image).all() or image.min() < 0.0 or image.max() > 1.0:
-            raise ValueError(f"{name}: float images must be finite and in [0, 1]")
-        return image.astype(np.float32)
-    raise ValueError(f"{name}: unsupported dtype {image.dtype} (use uint8, uint16 or float in [0, 1])")
 
 
 def preprocess(rgb: np.ndarray, image_size: int) -> np.ndarray:
@@ -173,31 +143,12 @@ class OnnxImagePredictor:
             raise RuntimeError("An image must be set with .set_image_batch(...) before mask prediction.")
         if not self._is_batch:
             raise RuntimeError("predict_batch needs images set with set_image_batch(...)")
-        n = len(self._orig_hw_list)
-        for name, value in (
-            ("point_coords_batch", point_coords_batch),
-            ("point_labels_batch", point_labels_batch),
-            ("box_batch", box_batch),
-            ("mask_input_batch", mask_input_batch),
-        ):
-            if value is not None and len(value) != n:
-                raise ValueError(f"{name} has {len(value)} entries for {n} images")
-
-        def pick(seq, i):
-            return None if seq is None else seq[i]
-
+        prompts = per_image_prompts(
+            len(self._orig_hw_list), point_coords_batch, point_labels_batch, box_batch, mask_input_batch
+        )
         outs = [
-            self._predict_one(
-                pick(point_coords_batch, i),
-                pick(point_labels_batch, i),
-                pick(box_batch, i),
-                pick(mask_input_batch, i),
-                multimask_output,
-                return_logits,
-                normalize_coords,
-                i,
-            )
-            for i in range(n)
+            self._predict_one(*prompt, multimask_output, return_logits, normalize_coords, i)
+            for i, prompt in enumerate(prompts)
         ]
         return [o[0] for o in outs], [o[1] for o in outs], [o[2] for o in outs]
 
@@ -207,7 +158,7 @@ class OnnxImagePredictor:
         if points is not None and labels is None:
             raise ValueError("point_labels must be given with point_coords")
         orig_hw = self._orig_hw_list[index]
-        pts = prompt_points(
+        pts = prompt_point_arrays(
             points,
             labels,
             box,

@@ -21,7 +21,7 @@ import numpy as np
 from ..memory_selection import MemoryPolicy, MemorySelection, select_memories
 from .frames import Frames, open_frames
 from .graphs import NO_OBJECT_LOGIT, Features, OnnxModel
-from .prompts import check_binary_mask, check_index, prompt_points
+from ..prompt_checks import check_binary_mask, check_index, prompt_point_arrays
 from .resize import resize, round_to_bfloat16
 
 
@@ -244,7 +244,7 @@ class OnnxVideoPredictor:
             raise ValueError("give points with labels, or a box")
         if box is not None and not clear_old:
             raise ValueError("a box must come before any click: use clear_old=True with a box")
-        xy, lab = prompt_points(
+        xy, lab = prompt_point_arrays(
             points, labels, box, orig_hw=(session.video_height, session.video_width), image_size=self.image_size, coords=coords
         )
         track = self._object(session, obj_id)
