@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from ..image.rgb import to_rgb_array
-from .graphs import Features, OnnxModel
 from ..prompt_checks import check_low_res_logits, per_image_prompts, prompt_point_arrays
+from .graphs import Features, OnnxModel
 from .resize import resize
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -19,9 +19,9 @@ from typing import Callable, Iterator, NamedTuple
 import numpy as np
 
 from ..memory_selection import MemoryPolicy, MemorySelection, select_memories
+from ..prompt_checks import check_binary_mask, check_index, prompt_point_arrays
 from .frames import Frames, open_frames
 from .graphs import NO_OBJECT_LOGIT, Features, OnnxModel
-from ..prompt_checks import check_binary_mask, check_index, prompt_point_arrays
 from .resize import resize, round_to_bfloat16
 
 
