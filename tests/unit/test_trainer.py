@@ -220,4 +220,5 @@ def test_train_only_trains_the_named_parameters_and_nothing_else(tiny_yaml, tmp_
 )
 def test_train_only_refuses_prefixes_that_name_nothing(tiny_yaml, tmp_path, value, message):
     with pytest.raises(ValueError, match=message):
-        Trainer(_config(tiny_yaml, tmp_path / "run", steps=1, **{"model.train_only": value}))._build()
+        Trainer(_config(tiny_yaml, tmp_path / "run", steps=1, **{"model.train_only": value})).run()
+    assert not (tmp_path / "run").exists()  # refused before anything is written

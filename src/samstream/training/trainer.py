@@ -186,10 +186,10 @@ class Trainer:
         self._init_distributed()
         torch.manual_seed(cfg.seed + self.dist.rank)
         main = self.dist.is_main
+        model = self._build()  # a bad model section is refused before anything is written
         if main:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             save_train_config(self.output_dir / "config.yaml", cfg)
-        model = self._build()
         if cfg.data.feature_cache is not None:
             if any(p.requires_grad for p in model.image_encoder.parameters()):
                 raise TrainConfigError(
