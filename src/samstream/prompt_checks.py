@@ -175,7 +175,6 @@ def per_image_prompts(num_images: int, point_coords_batch, point_labels_batch, b
     return [tuple(None if value is None else value[i] for value in batches.values()) for i in range(num_images)]
 
 
-
 def prompt_point_arrays(
     points,
     labels,
@@ -183,12 +182,13 @@ def prompt_point_arrays(
     *,
     orig_hw: tuple[int, int],
     image_size: int,
-    coords: str,
+    coords: CoordSpace,
     names: tuple[str, str, str] = ("points", "labels", "box"),
     encoder_labels: bool = False,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Clicks and/or boxes -> (coords [B, N, 2] float32 in model-input pixels, labels [B, N]
-    int32), box corners first; None when neither is given."""
+    int32), box corners first; None when neither is given. One box per prompt set; a single box
+    or a single set of clicks is broadcast against the other."""
     check_coord_space(coords)
     p_name, l_name, b_name = names
     xy = lab = None
@@ -217,6 +217,7 @@ def prompt_point_arrays(
         h, w = orig_hw
         xy = xy / np.array([w, h], dtype=np.float32)
     return (xy * np.float32(image_size)).astype(np.float32), lab
+
 
 def _tensor_to_numpy(value):
     """A torch tensor as a numpy array (anything else as it is), without importing torch."""
