@@ -133,3 +133,25 @@ def test_clip_prompts_are_checked():
         )
     with pytest.raises(ValueError, match="corrector"):
         run_clip(model, frames, {0: ClipPrompts(mask=torch.zeros(1, 1, S, S))}, correction_frames={1})
+
+
+@pytest.mark.parametrize("t_len, reverse", [(1, False), (3, False), (3, True)])
+def test_the_last_processed_frame_is_not_encoded_into_memory(monkeypatch, t_len, reverse):
+    """No later frame reads it, so the memory encoder runs on every frame but the last one
+    processed (none for an image): T - 1 calls, and never on the final frame of the order."""
+    model = SAM2Model(tiny_config()).train()
+    encoded = []
+    encode = model.encode_memory
+
+    def counting(features, *args, **kwargs):
+        encoded.append(features.shape[0])
+        return encode(features, *args, **kwargs)
+
+    monkeypatch.setattr(model, "encode_memory", counting)
+    frames = torch.randn(t_len, 3, S, S)
+    prompt_frame = t_len - 1 if reverse else 0
+    clicks = ClipPrompts(point_coords=torch.tensor([[[40.0, 50.0]]]), point_labels=torch.ones(1, 1, dtype=torch.int32))
+    outputs = run_clip(model, frames, {prompt_frame: clicks}, reverse=reverse)
+    assert len(outputs) == t_len
+    assert len(encoded) == t_len - 1
+    outputs[-1 if not reverse else 0].masks.sum().backward()  # the unencoded frame still trains the heads

@@ -167,7 +167,8 @@ def run_clip(
     bank = _Bank()
     outputs: dict[int, ClipFrameOutput] = {}
     corrections = set(correction_frames)
-    for t in cond_frames + others:
+    order = cond_frames + others
+    for t in order:
         frame = _frame_features(feats, t, n)
         is_init = t in prompts
         if is_init:
@@ -210,12 +211,13 @@ def run_clip(
                 )
                 steps.append(ClipStep(heads.low_res_multimasks, heads.ious, heads.object_score_logits, coords, labels))
         high = heads.high_res_masks
-        mem = model.encode_memory(frame.image_embed, high, heads.object_score_logits, is_mask_from_pts=coords is not None)
-        if bank.pos_enc is None:
-            bank.pos_enc = mem.pos_enc[0:1]
         is_cond = is_init or (corrections_as_cond and t in corrections)
-        entry = _Memory(mem.features.to(memory_dtype), heads.obj_ptr)
-        (bank.cond if is_cond else bank.tracked)[t] = entry
+        if t != order[-1]:  # no later frame reads the last frame's memory (a 1-frame clip needs none)
+            mem = model.encode_memory(frame.image_embed, high, heads.object_score_logits, is_mask_from_pts=coords is not None)
+            if bank.pos_enc is None:
+                bank.pos_enc = mem.pos_enc[0:1]
+            entry = _Memory(mem.features.to(memory_dtype), heads.obj_ptr)
+            (bank.cond if is_cond else bank.tracked)[t] = entry
         outputs[t] = ClipFrameOutput(
             frame_idx=t,
             steps=steps,
