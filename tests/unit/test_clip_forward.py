@@ -10,7 +10,7 @@ from tiny import IMAGE_SIZE, tiny_config
 from samstream.build import build_model
 from samstream.modeling.sam2 import SAM2Model
 from samstream.prompts import to_model_coords
-from samstream.video.clip import ClipPrompts, run_clip
+from samstream.video.clip import ClipPrompts, run_clip, run_images
 from samstream.video.predictor import VideoPredictor
 
 S = IMAGE_SIZE
@@ -155,3 +155,53 @@ def test_the_last_processed_frame_is_not_encoded_into_memory(monkeypatch, t_len,
     assert len(outputs) == t_len
     assert len(encoded) == t_len - 1
     outputs[-1 if not reverse else 0].masks.sum().backward()  # the unencoded frame still trains the heads
+
+
+def _image_clicks(n: int, seed: int) -> ClipPrompts:
+    gen = torch.Generator().manual_seed(seed)
+    coords = torch.rand(n, 1, 2, generator=gen) * S
+    return ClipPrompts(point_coords=coords, point_labels=torch.ones(n, 1, dtype=torch.int32))
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_run_images_equals_run_clip_on_each_image(training):
+    """B images with 2, 1 and 3 objects, two corrective clicks each: the same multimask logits,
+    IoUs, object scores and chosen masks as a 1-frame run_clip per image, and gradients too."""
+    torch.manual_seed(0)
+    model = SAM2Model(tiny_config()).train(training)
+    _objects_present(model)
+    images = torch.randn(3, 3, S, S)
+    prompts = [_image_clicks(n, seed) for seed, n in enumerate((2, 1, 3))]
+    correctors = [_corrector((30.0 + 10 * b, 60.0)) for b in range(3)]
+    batched = run_images(model, images, prompts, corrector=correctors, num_correction_clicks=2)
+    assert len(batched) == 3
+    for b in range(3):
+        alone = run_clip(
+            model, images[b : b + 1], {0: prompts[b]}, corrector=correctors[b], correction_frames={0}, num_correction_clicks=2
+        )[0]
+        assert len(batched[b].steps) == len(alone.steps) == 3
+        for got, want in zip(batched[b].steps, alone.steps):
+            torch.testing.assert_close(got.multimask_logits, want.multimask_logits, atol=1e-4, rtol=0)
+            torch.testing.assert_close(got.ious, want.ious, atol=1e-5, rtol=0)
+            torch.testing.assert_close(got.object_score_logits, want.object_score_logits, atol=1e-5, rtol=0)
+            torch.testing.assert_close(got.point_coords, want.point_coords)
+        torch.testing.assert_close(batched[b].masks, alone.masks, atol=1e-4, rtol=0)
+        assert batched[b].is_conditioning
+    if training:  # gradients reach the image encoder through each image's rows
+        sum(o.masks.sum() for o in batched).backward()
+        grad = model.image_encoder.trunk.patch_embed.proj.weight.grad
+        assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+def test_run_images_checks_its_prompts():
+    model = SAM2Model(tiny_config()).eval()
+    images = torch.randn(2, 3, S, S)
+    box = ClipPrompts(point_coords=torch.zeros(1, 2, 2), point_labels=torch.tensor([[2, 3]], dtype=torch.int32))
+    with pytest.raises(ValueError, match="prompted alike"):
+        run_images(model, images, [_image_clicks(1, 0), box])
+    with pytest.raises(ValueError, match="1 prompts for 2 images"):
+        run_images(model, images, [_image_clicks(1, 0)])
+    with pytest.raises(ValueError, match="correctors for 2 images"):
+        run_images(model, images, [_image_clicks(1, 0), _image_clicks(2, 1)], corrector=[_corrector((1.0, 1.0))])
+    with pytest.raises(ValueError, match=r"\[B, 3, S, S\]"):
+        run_images(model, images[:, :1], [_image_clicks(1, 0)] * 2)

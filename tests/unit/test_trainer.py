@@ -222,3 +222,57 @@ def test_train_only_refuses_prefixes_that_name_nothing(tiny_yaml, tmp_path, valu
     with pytest.raises(ValueError, match=message):
         Trainer(_config(tiny_yaml, tmp_path / "run", steps=1, **{"model.train_only": value})).run()
     assert not (tmp_path / "run").exists()  # refused before anything is written
+
+
+def test_a_batch_of_images_runs_together_with_the_same_loss(tiny_yaml, tmp_path, monkeypatch):
+    """Single images of a batch go through the model together (grouped by prompt kind: clicks
+    and boxes), with the loss of each image as its own 1-frame clip: without corrective clicks
+    the prompts are drawn in the same order, so the summed losses agree."""
+    config = _config(
+        tiny_yaml,
+        tmp_path / "run",
+        **{
+            "prompts.num_correction_clicks": 0,
+            "prompts.prob_box_given_points": 0.5,
+            "loss.embed_rms": 1.0,  # the embedding penalty counts per image, as per clip
+            "loss.embed_rms_max": 0.1,
+        },
+    )
+    trainer = Trainer(config)
+    torch.manual_seed(0)
+    model = trainer._build()
+    rng = np.random.default_rng(0)
+    size = model.image_size
+    images = torch.randn(4, 3, size, size)
+    masks = []
+    for n in (2, 1, 3, 1):
+        gt = torch.zeros(1, n, size, size, dtype=torch.bool)
+        for i in range(n):
+            y, x = rng.integers(0, size - 30, size=2)
+            gt[0, i, y : y + 24, x : x + 24] = True
+        masks.append(gt)
+    batched_calls = []
+    original = trainer_module.run_images
+    monkeypatch.setattr(trainer_module, "run_images", lambda *a, **k: batched_calls.append(len(a[2])) or original(*a, **k))
+    together = trainer.image_batch_loss(model, images, masks, torch.Generator().manual_seed(7))
+    gen = torch.Generator().manual_seed(7)
+    alone = [trainer.clip_loss(model, images[b : b + 1], masks[b], gen) for b in range(4)]
+    assert sum(batched_calls) == 4 and len(batched_calls) <= 2  # one pass per prompt kind
+    with torch.no_grad():  # the penalty is not zero here, so its per-image count is checked too
+        embedding = model.encode_images(images).image_embed
+    assert float(trainer_module.embedding_rms_penalty(embedding, 0.1)) > 1e-3
+    for name in ("total", "focal", "dice", "iou", "object_score"):
+        want = sum(getattr(t, name) for t in alone)
+        torch.testing.assert_close(getattr(together, name), want, atol=1e-4, rtol=1e-4)
+
+
+def test_image_batches_train(tiny_yaml, tmp_path):
+    config = _config(
+        tiny_yaml,
+        tmp_path / "run",
+        steps=3,
+        batch_size=3,
+        **{"data.datasets": '[{"kind": "synthetic", "synthetic_images": true, "synthetic_num_objects": [1, 3]}]'},
+    )
+    result = Trainer(config).run()
+    assert len(result.history) == 3 and all(np.isfinite(row["loss"]) for row in result.history)

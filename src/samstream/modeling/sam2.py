@@ -209,9 +209,12 @@ class SAM2Model(nn.Module):
     def forward(self, frames: torch.Tensor, prompts, **options):
         """The differentiable clip forward: frames [T, 3, S, S] and per-frame prompts for N
         objects -> one output per frame (see :func:`samstream.video.clip.run_clip` for the
-        prompts, the options and the outputs)."""
-        from ..video.clip import run_clip  # the tracking loop lives with the memory strategies
+        prompts, the options and the outputs). With ``prompts`` a list (one entry per image),
+        ``frames`` are B single images run together (:func:`samstream.video.clip.run_images`)."""
+        from ..video.clip import run_clip, run_images  # the tracking loop lives with the memory strategies
 
+        if isinstance(prompts, (list, tuple)):
+            return run_images(self, frames, prompts, **options)
         return run_clip(self, frames, prompts, **options)
 
     # ------------------------------------------------------------------ image features

@@ -29,8 +29,8 @@ from torch import nn
 from ..build import build_model, resolve_config
 from ..checkpoint import save_safetensors
 from ..io.atomic import atomic_write_bytes
-from ..modeling.sam2 import SAM2Model
-from ..video.clip import run_clip
+from ..modeling.sam2 import FrameFeatures, SAM2Model
+from ..video.clip import ClipPrompts, run_clip, run_images
 from .checkpointing import load_resume_checkpoint, save_official_checkpoint, save_resume_checkpoint
 from .config import TrainConfig, TrainConfigError, config_to_dict, save_train_config
 from .data.mix import ClipBatch, make_train_loader
@@ -169,7 +169,67 @@ class Trainer:
             terms = dataclasses.replace(terms, total=terms.total + penalty)
         return terms
 
+    def image_batch_loss(
+        self, model: nn.Module, images: torch.Tensor, masks: list[torch.Tensor], generator: torch.Generator
+    ) -> LossTerms:
+        """Losses of B single images, summed (each as :meth:`clip_loss` of its 1-frame clip):
+        images [B, 3, S, S], masks[b] [1, N_b, S, S] bool. Their prompts are drawn image by image;
+        the images prompted alike (the same number of points) go through the model together."""
+        cfg = self.config.prompts
+        weights = self.config.loss
+        prompts: list[ClipPrompts] = []
+        correctors = []
+        for gt in masks:
+            sample = sample_clip_prompts(gt, generator, cfg)  # an image: clicks or a box, corrected
+            prompts.append(sample.prompts[0])
+            if cfg.num_correction_clicks > 0:
+                correctors.append(
+                    make_clip_correctors(gt, (0,), generator, prob_click_from_gt=cfg.prob_click_from_gt)[0]
+                )
+        groups: dict[str, list[int]] = {}
+        for b, prompt in enumerate(prompts):
+            groups.setdefault("mask" if prompt.point_labels is None else f"{prompt.point_labels.shape[1]} points", []).append(b)
+        total: LossTerms | None = None
+        for members in groups.values():
+            pick = torch.tensor(members, device=images.device)
+            group_images = images.index_select(0, pick)
+            options = dict(corrector=[correctors[b] for b in members] if correctors else None,
+                           num_correction_clicks=cfg.num_correction_clicks)
+            if self.feature_cache is not None:  # stored per image, so that any batch of them hits
+                cached = [self.feature_cache.features(clip_model(model), group_images[i : i + 1]) for i in range(len(members))]
+                options["features"] = FrameFeatures(
+                    [torch.cat(levels) for levels in zip(*(c.features for c in cached))],
+                    [torch.cat(levels) for levels in zip(*(c.position for c in cached))],
+                )
+            embeddings: list[torch.Tensor] = []
+            hook = None
+            if weights.embed_rms > 0:
+                hook = clip_model(model).image_encoder.register_forward_hook(
+                    lambda module, args, out: embeddings.append(out.features[-1])
+                )
+            group_prompts = [prompts[b] for b in members]
+            try:
+                if isinstance(model, nn.parallel.DistributedDataParallel):
+                    outputs = model(group_images, group_prompts, **options)
+                else:
+                    outputs = run_images(model, group_images, group_prompts, **options)
+            finally:
+                if hook is not None:
+                    hook.remove()
+            for i, (b, out) in enumerate(zip(members, outputs)):
+                terms = clip_losses([out.steps], masks[b], weights)
+                if embeddings:  # per image, as when each is its own clip
+                    penalty = weights.embed_rms * embedding_rms_penalty(embeddings[0][i : i + 1], weights.embed_rms_max)
+                    terms = dataclasses.replace(terms, total=terms.total + penalty)
+                total = terms if total is None else total + terms
+        assert total is not None
+        return total
+
     def _batch_loss(self, model: nn.Module, batch: ClipBatch, generator: torch.Generator) -> LossTerms:
+        if batch.frames.shape[1] == 1 and batch.frames.shape[0] > 1:  # single images: together
+            images = batch.frames[:, 0].to(self.device)
+            masks = [batch.masks[b][:, batch.object_valid[b]].to(self.device) for b in range(batch.frames.shape[0])]
+            return self.image_batch_loss(model, images, masks, generator)
         total: LossTerms | None = None
         for b in range(batch.frames.shape[0]):
             valid = batch.object_valid[b]

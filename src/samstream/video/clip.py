@@ -4,14 +4,15 @@ Frames [T, 3, S, S] and prompts for N objects on some frames go in; every frame'
 out, with gradients through the image encoder, memory attention, the memory encoder and the
 object pointers. Memories are chosen by the same strategy code as inference
 (:mod:`samstream.video.memory`). Prompted frames are processed first, without memory, then the
-others in temporal order (or reverse), as SAM 2 trains. ``SAM2Model.forward`` calls
-:func:`run_clip`, so the model can be wrapped in ``DistributedDataParallel``.
+others in temporal order (or reverse), as SAM 2 trains. :func:`run_images` runs a batch of
+single images (1-frame clips) together. ``SAM2Model.forward`` calls them, so the model can be
+wrapped in ``DistributedDataParallel``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Collection, Mapping
+from typing import Callable, Collection, Mapping, Sequence
 
 import torch
 
@@ -178,38 +179,13 @@ def run_clip(
         else:
             pix = _condition(model, strategy, frame, bank, t, reverse, t_len)
         prompt = prompts.get(t)
-        coords = None if prompt is None else prompt.point_coords
-        labels = None if prompt is None else prompt.point_labels
-        if prompt is not None and prompt.mask is not None and model.config.use_mask_input_as_output_without_sam:
-            heads = model.mask_as_output(frame.image_embed, frame.high_res, prompt.mask)
-        else:
-            num_points = 0 if labels is None else labels.shape[1]
-            heads = model.forward_sam_heads(
-                pix,
-                coords,
-                labels,
-                None if prompt is None else prompt.mask,
-                frame.high_res,
-                multimask_output=model.use_multimask(is_init, num_points),
-            )
-            if not is_init:
-                heads = _strategy_choice(strategy, t, heads, states)
-        steps = [ClipStep(heads.low_res_multimasks, heads.ious, heads.object_score_logits, coords, labels)]
+        correct = None
         if t in corrections:
             correct = corrector[t] if isinstance(corrector, Mapping) else corrector
-            for _ in range(num_correction_clicks):
-                new_xy, new_lab = correct(heads.high_res_masks)
-                coords = new_xy if coords is None else torch.cat([coords, new_xy.to(coords)], dim=1)
-                labels = new_lab if labels is None else torch.cat([labels, new_lab.to(labels)], dim=1)
-                heads = model.forward_sam_heads(
-                    pix,
-                    coords,
-                    labels,
-                    heads.low_res_masks,
-                    frame.high_res,
-                    multimask_output=model.use_multimask(is_init, labels.shape[1]),
-                )
-                steps.append(ClipStep(heads.low_res_multimasks, heads.ious, heads.object_score_logits, coords, labels))
+        choose = None if is_init else (lambda heads, t=t: _strategy_choice(strategy, t, heads, states))
+        heads, steps, coords = _frame_heads(
+            model, frame, pix, prompt, is_init=is_init, choose=choose, corrector=correct, num_clicks=num_correction_clicks
+        )
         high = heads.high_res_masks
         is_cond = is_init or (corrections_as_cond and t in corrections)
         if t != order[-1]:  # no later frame reads the last frame's memory (a 1-frame clip needs none)
@@ -228,6 +204,148 @@ def run_clip(
             is_conditioning=is_cond,
         )
     return [outputs[t] for t in range(t_len)]
+
+
+def run_images(
+    model: SAM2Model,
+    images: torch.Tensor,
+    prompts: Sequence[ClipPrompts],
+    *,
+    corrector: Sequence[Corrector] | None = None,
+    num_correction_clicks: int = 7,
+    features: FrameFeatures | None = None,
+) -> list[ClipFrameOutput]:
+    """B single images in one pass: each one a 1-frame clip, their objects batched through the
+    heads. The same outputs as :func:`run_clip` on each image alone, in one encoder pass and one
+    decoder pass per click instead of B.
+
+    images [B, 3, S, S] normalized; ``prompts[b]``: image b's prompts for its N_b objects. All
+    images must be prompted alike (points with the same number per object, or masks), since
+    their objects go through the prompt encoder together. ``corrector[b]``: image b's corrector
+    (``num_correction_clicks`` clicks on every image), or None for no corrections.
+    ``features``: the images' :meth:`SAM2Model.encode_images` output, when already computed.
+    Returns one :class:`ClipFrameOutput` per image (frame_idx 0, a conditioning frame).
+    """
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must be [B, 3, S, S], got {tuple(images.shape)}")
+    b_len = images.shape[0]
+    if len(prompts) != b_len:
+        raise ValueError(f"got {len(prompts)} prompts for {b_len} images")
+    kinds = {_prompt_kind(p) for p in prompts}
+    if len(kinds) != 1:
+        raise ValueError(f"the images must be prompted alike to go through the heads together, got {sorted(kinds)}")
+    if corrector is not None and len(corrector) != b_len:
+        raise ValueError(f"got {len(corrector)} correctors for {b_len} images")
+    counts = [p.num_objects for p in prompts]
+    owner = torch.repeat_interleave(torch.arange(b_len, device=images.device), torch.tensor(counts, device=images.device))
+    feats = model.encode_images(images) if features is None else features
+    frame = FrameFeatures([f[owner] for f in feats.features], [p[owner] for p in feats.position])  # [sum N_b, ...]
+    prompt = ClipPrompts(
+        point_coords=_cat([p.point_coords for p in prompts]),
+        point_labels=_cat([p.point_labels for p in prompts]),
+        mask=_cat([p.mask for p in prompts]),
+    )
+    pix = model.condition_on_memory(frame.image_embed, frame.position[-1], [], [], is_init_cond_frame=True, pointer_window=1)
+    correct = None
+    if corrector is not None:
+
+        def correct(high_res: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            clicks = [c(part) for c, part in zip(corrector, high_res.split(counts))]
+            return torch.cat([xy for xy, _ in clicks]), torch.cat([lab for _, lab in clicks])
+
+    heads, steps, _ = _frame_heads(
+        model, frame, pix, prompt, is_init=True, choose=None, corrector=correct, num_clicks=num_correction_clicks
+    )
+    outputs = []
+    for part in _object_slices(counts):
+        outputs.append(
+            ClipFrameOutput(
+                frame_idx=0,
+                steps=[_step_slice(step, part) for step in steps],
+                masks=heads.low_res_masks[part],
+                high_res_masks=heads.high_res_masks[part],
+                obj_ptr=heads.obj_ptr[part],
+                object_score_logits=heads.object_score_logits[part],
+                is_conditioning=True,
+            )
+        )
+    return outputs
+
+
+def _prompt_kind(prompt: ClipPrompts) -> str:
+    """What must agree for prompts to be batched: points (and how many per object), a mask."""
+    points = "no points" if prompt.point_labels is None else f"{prompt.point_labels.shape[1]} points"
+    return f"{points}, {'a mask' if prompt.mask is not None else 'no mask'}"
+
+
+def _cat(parts: list[torch.Tensor | None]) -> torch.Tensor | None:
+    return None if parts[0] is None else torch.cat(parts)
+
+
+def _object_slices(counts: Sequence[int]) -> list[slice]:
+    """Each image's rows among the batched objects."""
+    starts = [sum(counts[:i]) for i in range(len(counts))]
+    return [slice(a, a + n) for a, n in zip(starts, counts)]
+
+
+def _step_slice(step: ClipStep, rows: slice) -> ClipStep:
+    """The rows ``rows`` (one image's objects) of a batched :class:`ClipStep`."""
+    return ClipStep(
+        step.multimask_logits[rows],
+        step.ious[rows],
+        step.object_score_logits[rows],
+        None if step.point_coords is None else step.point_coords[rows],
+        None if step.point_labels is None else step.point_labels[rows],
+    )
+
+
+def _frame_heads(
+    model: SAM2Model,
+    frame: FrameFeatures,
+    pix: torch.Tensor,
+    prompt: ClipPrompts | None,
+    *,
+    is_init: bool,
+    choose: Callable[[HeadOutput], HeadOutput] | None,
+    corrector: Corrector | None,
+    num_clicks: int,
+) -> tuple[HeadOutput, list[ClipStep], torch.Tensor | None]:
+    """The heads on one frame of N objects: the first pass on ``prompt`` (or none), the
+    ``choose`` pick among candidates (tracked frames), then one pass per corrective click from
+    ``corrector``. pix [N, C, h, w] (memory-conditioned). Returns the last pass, every pass as a
+    :class:`ClipStep`, and the clicks [N, P, 2] the last pass saw (None without)."""
+    coords = None if prompt is None else prompt.point_coords
+    labels = None if prompt is None else prompt.point_labels
+    if prompt is not None and prompt.mask is not None and model.config.use_mask_input_as_output_without_sam:
+        heads = model.mask_as_output(frame.image_embed, frame.high_res, prompt.mask)
+    else:
+        num_points = 0 if labels is None else labels.shape[1]
+        heads = model.forward_sam_heads(
+            pix,
+            coords,
+            labels,
+            None if prompt is None else prompt.mask,
+            frame.high_res,
+            multimask_output=model.use_multimask(is_init, num_points),
+        )
+        if choose is not None:
+            heads = choose(heads)
+    steps = [ClipStep(heads.low_res_multimasks, heads.ious, heads.object_score_logits, coords, labels)]
+    if corrector is not None:
+        for _ in range(num_clicks):
+            new_xy, new_lab = corrector(heads.high_res_masks)
+            coords = new_xy if coords is None else torch.cat([coords, new_xy.to(coords)], dim=1)
+            labels = new_lab if labels is None else torch.cat([labels, new_lab.to(labels)], dim=1)
+            heads = model.forward_sam_heads(
+                pix,
+                coords,
+                labels,
+                heads.low_res_masks,
+                frame.high_res,
+                multimask_output=model.use_multimask(is_init, labels.shape[1]),
+            )
+            steps.append(ClipStep(heads.low_res_multimasks, heads.ious, heads.object_score_logits, coords, labels))
+    return heads, steps, coords
 
 
 def _frame_features(feats: FrameFeatures, t: int, n: int) -> FrameFeatures:
