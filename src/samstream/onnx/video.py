@@ -19,7 +19,24 @@ from typing import Callable, Iterator, NamedTuple
 import numpy as np
 
 from ..memory_selection import MemoryPolicy, MemorySelection, select_memories
-from ..prompt_checks import check_binary_mask, check_index, prompt_point_arrays
+from ..prompt_checks import check_binary_mask, prompt_point_arrays
+from ..video.session_core import (
+    RemovedObject,
+    SessionLookups,
+    TrackLookups,
+    cached_features,
+    check_click_prompt,
+    check_frame,
+    check_target,
+    drop_prompts,
+    existing_track,
+    forget_directions,
+    has_pending_cond,
+    out_of_reach,
+    prompt_frame,
+    propagation_order,
+    remove_track,
+)
 from .frames import Frames, open_frames
 from .graphs import NO_OBJECT_LOGIT, Features, OnnxModel
 from .resize import resize, round_to_bfloat16
@@ -68,11 +85,6 @@ class PromptResult:
         return 3
 
 
-class RemovedObject(NamedTuple):
-    obj_ids: list[int]
-    prompted_frames: list[int]
-
-
 @dataclass(frozen=True)
 class OnnxVideoOptions:
     """The options of :class:`samstream.video.predictor.VideoPredictorOptions` the runtime has
@@ -104,7 +116,7 @@ class FrameOutput:
 
 
 @dataclass
-class ObjectTrack:
+class ObjectTrack(TrackLookups[FrameOutput]):
     """One object: prompts, conditioning and tracked outputs, pending prompt results, and the
     direction each processed frame was reached in (see :class:`samstream.video.state.ObjectTrack`)."""
 
@@ -117,19 +129,9 @@ class ObjectTrack:
     pending_tracked: dict[int, FrameOutput] = field(default_factory=dict)
     directions: dict[int, bool] = field(default_factory=dict)
 
-    def pending(self, is_cond: bool) -> dict[int, FrameOutput]:
-        return self.pending_cond if is_cond else self.pending_tracked
-
-    def output_at(self, frame_idx: int, prefer_cond_pending: bool | None = None) -> FrameOutput | None:
-        if prefer_cond_pending is not None:
-            out = self.pending(prefer_cond_pending).get(frame_idx)
-            if out is not None:
-                return out
-        return self.cond.get(frame_idx) or self.tracked.get(frame_idx)
-
 
 @dataclass
-class OnnxVideoSession:
+class OnnxVideoSession(SessionLookups):
     """A video being segmented: frames, objects, cached image features, the memory position encoding."""
 
     frames: Frames
@@ -140,14 +142,6 @@ class OnnxVideoSession:
     objects: "OrderedDict[int, ObjectTrack]" = field(default_factory=OrderedDict)
     features: "OrderedDict[int, Features]" = field(default_factory=OrderedDict)
     maskmem_pos_enc: np.ndarray | None = None
-
-    @property
-    def num_frames(self) -> int | None:
-        return self.frames.num_frames
-
-    @property
-    def obj_ids(self) -> list[int]:
-        return list(self.objects)
 
 
 class OnnxVideoPredictor:
@@ -190,38 +184,16 @@ class OnnxVideoPredictor:
     def reset_session(self, session: OnnxVideoSession) -> None:
         session.objects.clear()
 
-    def _check_frame(self, session: OnnxVideoSession, frame_idx, what: str = "frame_idx") -> int:
-        frame_idx = check_index(frame_idx, what)
-        n = session.num_frames
-        if frame_idx < 0 or (n is not None and frame_idx >= n):
-            valid = f"0..{n - 1}" if n is not None else ">= 0"
-            raise IndexError(f"{what} {frame_idx} is outside the video (valid: {valid})")
-        if n is None and not session.frames.has_frame(frame_idx):
-            raise IndexError(f"{what} {frame_idx} is not available from this live source")
-        return frame_idx
-
     def _object(self, session: OnnxVideoSession, obj_id: int) -> ObjectTrack:
         if obj_id not in session.objects:
             session.objects[obj_id] = ObjectTrack(obj_id=obj_id)
         return session.objects[obj_id]
 
-    def _existing(self, session: OnnxVideoSession, obj_id) -> ObjectTrack:
-        obj_id = check_index(obj_id, "obj_id")
-        if obj_id not in session.objects:
-            raise KeyError(f"unknown object id {obj_id}; existing ids: {session.obj_ids}")
-        return session.objects[obj_id]
-
     def _features(self, session: OnnxVideoSession, frame_idx: int) -> Features:
-        cache = session.features
-        feats = cache.get(frame_idx)
-        if feats is not None:
-            cache.move_to_end(frame_idx)
-            return feats
-        feats = self.model.encode_images(session.frames.get(frame_idx)[None])
-        cache[frame_idx] = feats
-        while len(cache) > session.feature_cache_size:
-            cache.popitem(last=False)
-        return feats
+        def encode(t: int) -> Features:
+            return self.model.encode_images(session.frames.get(t)[None])  # [1, 3, S, S]
+
+        return cached_features(session, frame_idx, encode)
 
     # ------------------------------------------------------------------ prompts
     def add_prompt(
@@ -238,12 +210,8 @@ class OnnxVideoPredictor:
     ) -> PromptResult:
         """Clicks [N, 2] with labels [N] and/or a box [4] for one object on one frame, in
         ``"pixels"`` of the video or ``"normalized"``; returns every object's masks there."""
-        frame_idx = self._check_frame(session, frame_idx)
-        obj_id = check_index(obj_id, "obj_id")
-        if points is None and labels is None and box is None:
-            raise ValueError("give points with labels, or a box")
-        if box is not None and not clear_old:
-            raise ValueError("a box must come before any click: use clear_old=True with a box")
+        frame_idx, obj_id = check_target(session, frame_idx, obj_id)
+        check_click_prompt(points, labels, box, clear_old=clear_old)
         xy, lab = prompt_point_arrays(
             points, labels, box, orig_hw=(session.video_height, session.video_width), image_size=self.image_size, coords=coords
         )
@@ -253,9 +221,9 @@ class OnnxVideoPredictor:
             xy, lab = np.concatenate([old[0], xy], axis=1), np.concatenate([old[1], lab], axis=1)
         track.points[frame_idx] = (xy, lab)
         track.masks.pop(frame_idx, None)
-        is_init = frame_idx not in track.directions
-        reverse = False if is_init else track.directions[frame_idx]
-        is_cond = is_init or self.options.add_all_frames_to_correct_as_cond
+        is_init, reverse, is_cond = prompt_frame(
+            track, frame_idx, add_all_frames_to_correct_as_cond=self.options.add_all_frames_to_correct_as_cond
+        )
         prev = track.output_at(frame_idx, prefer_cond_pending=is_cond)
         prev_logits = None if prev is None else np.clip(prev.pred_masks, -32.0, 32.0)
         out = self._prompted_frame(session, track, frame_idx, is_init, reverse, points=(xy, lab), prev_logits=prev_logits)
@@ -264,8 +232,7 @@ class OnnxVideoPredictor:
 
     def add_mask(self, session: OnnxVideoSession, frame_idx: int, obj_id: int, mask) -> PromptResult:
         """A mask [H, W] (bool or 0/1 at the video's size) for one object on one frame."""
-        frame_idx = self._check_frame(session, frame_idx)
-        obj_id = check_index(obj_id, "obj_id")
+        frame_idx, obj_id = check_target(session, frame_idx, obj_id)
         full = check_binary_mask(mask).astype(np.float32)[None, None]
         s = self.image_size
         if full.shape[-2:] != (s, s):
@@ -273,9 +240,9 @@ class OnnxVideoPredictor:
         track = self._object(session, obj_id)
         track.masks[frame_idx] = full
         track.points.pop(frame_idx, None)
-        is_init = frame_idx not in track.directions
-        reverse = False if is_init else track.directions[frame_idx]
-        is_cond = is_init or self.options.add_all_frames_to_correct_as_cond
+        is_init, reverse, is_cond = prompt_frame(
+            track, frame_idx, add_all_frames_to_correct_as_cond=self.options.add_all_frames_to_correct_as_cond
+        )
         out = self._prompted_frame(session, track, frame_idx, is_init, reverse, mask=full)
         track.pending(is_cond)[frame_idx] = out
         return self._prompt_result(session, frame_idx, is_cond)
@@ -360,8 +327,8 @@ class OnnxVideoPredictor:
     # ------------------------------------------------------------------ consolidation
     def frame_masks(self, session: OnnxVideoSession, frame_idx: int) -> FrameResult:
         """Every object's newest masks on a frame at the video's size."""
-        frame_idx = self._check_frame(session, frame_idx)
-        is_cond = any(frame_idx in tr.pending_cond for tr in session.objects.values())
+        frame_idx = check_frame(session, frame_idx)
+        is_cond = has_pending_cond(session, frame_idx)
         return FrameResult(frame_idx, session.obj_ids, self._consolidated(session, frame_idx, is_cond))
 
     def _consolidated(self, session, frame_idx: int, is_cond: bool) -> np.ndarray:
@@ -430,21 +397,9 @@ class OnnxVideoPredictor:
         """Track every object from ``start_frame_idx`` (default: the first prompted frame),
         forward or in ``reverse``, for at most ``max_frames`` frames after the start."""
         self.prepare_tracking(session)
-        n = session.num_frames
-        if start_frame_idx is None:
-            start_frame_idx = min(t for tr in session.objects.values() for t in tr.cond)
-        start_frame_idx = self._check_frame(session, start_frame_idx, "start_frame_idx")
-        if max_frames is not None and (isinstance(max_frames, bool) or int(max_frames) < 0):
-            raise ValueError(f"max_frames must be >= 0, got {max_frames}")
-        limit = None if max_frames is None else int(max_frames)
-        if reverse:
-            end = 0 if limit is None else max(start_frame_idx - limit, 0)
-            order = range(start_frame_idx, end - 1, -1) if start_frame_idx > 0 else range(0)
-        elif n is None:
+        order = propagation_order(session, start_frame_idx=start_frame_idx, max_frames=max_frames, reverse=reverse)
+        if not reverse and session.num_frames is None:
             raise ValueError("propagate needs a source of known length; use OnnxStreamingTracker for live frames")
-        else:
-            end = n - 1 if limit is None else min(start_frame_idx + limit, n - 1)
-            order = range(start_frame_idx, end + 1)
         for frame_idx in order:
             yield self.track_frame(session, frame_idx, reverse)
 
@@ -490,40 +445,25 @@ class OnnxVideoPredictor:
     def _forget_out_of_reach(self, session: OnnxVideoSession, frame_idx: int, reverse: bool) -> None:
         horizon = self.policy.horizon()
         for track in session.objects.values():
-            for t in [t for t in track.tracked if (t - frame_idx if reverse else frame_idx - t) > horizon]:
+            for t in out_of_reach(track.tracked, frame_idx, reverse=reverse, horizon=horizon):
                 del track.tracked[t]
-            for t in [t for t in track.directions if (t - frame_idx if reverse else frame_idx - t) > horizon]:
-                if t not in track.cond:
-                    del track.directions[t]
+            forget_directions(track, frame_idx, reverse=reverse, horizon=horizon)
 
     # ------------------------------------------------------------------ removing prompts and objects
     def clear_prompts(self, session: OnnxVideoSession, frame_idx: int, obj_id: int) -> PromptResult:
         """Remove one object's prompts on a frame (its result there becomes a tracked one)."""
-        frame_idx = self._check_frame(session, frame_idx)
-        track = self._existing(session, obj_id)
-        for d in (track.points, track.masks, track.pending_cond, track.pending_tracked):
-            d.pop(frame_idx, None)
-        out = track.cond.pop(frame_idx, None)
+        frame_idx = check_frame(session, frame_idx)
+        track: ObjectTrack = existing_track(session, obj_id)
+        out = drop_prompts(track, frame_idx)
         if out is not None:
             track.tracked[frame_idx] = out
-            track.directions.pop(frame_idx, None)
-        is_cond = any(frame_idx in tr.pending_cond for tr in session.objects.values())
-        return self._prompt_result(session, frame_idx, is_cond)
+        return self._prompt_result(session, frame_idx, has_pending_cond(session, frame_idx))
 
     def remove_object(self, session: OnnxVideoSession, obj_id: int, *, strict: bool = False) -> RemovedObject:
         """Remove an object everywhere; returns the remaining ids and the frames it had prompts on."""
-        obj_id = check_index(obj_id, "obj_id")
-        if obj_id not in session.objects:
-            if strict:
-                raise KeyError(f"cannot remove object id {obj_id}: it does not exist (ids: {session.obj_ids})")
-            return RemovedObject(session.obj_ids, [])
-        if len(session.objects) == 1:
-            self.reset_session(session)
-            return RemovedObject(session.obj_ids, [])
-        track = session.objects.pop(obj_id)
-        return RemovedObject(session.obj_ids, sorted(set(track.points) | set(track.masks)))
+        return remove_track(session, obj_id, strict=strict, reset=lambda: self.reset_session(session))
 
     def object_score_logits(self, session: OnnxVideoSession, obj_id: int, frame_idx: int) -> float | None:
         """An object's presence logit on a frame (None when it has no output there)."""
-        out = self._existing(session, obj_id).output_at(frame_idx)
+        out = existing_track(session, obj_id).output_at(frame_idx)
         return None if out is None else float(out.object_score_logits.reshape(-1)[0])

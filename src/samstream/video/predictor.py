@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Iterator, NamedTuple
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -19,21 +19,28 @@ from tqdm.auto import tqdm
 from ..image.postprocess import fill_holes
 from ..modeling.sam2 import NO_OBJECT_LOGIT, FrameFeatures, HeadOutput, MemoryInput, PointerInput, SAM2Model
 from ..modeling.sam2 import non_overlapping_logits
-from ..prompts import CoordSpace, check_binary_mask, check_index, prompt_points
+from ..prompts import CoordSpace, check_binary_mask, prompt_points
 from ..results import FrameResult, PromptResult
 from .sources import FrameSource, open_frame_source
 from .memory import Candidates, Keep, MemorySelection, make_strategy
 from .memory.registry import MemorySpec
 from .memory.boxes import mask_boxes
+from .session_core import (
+    RemovedObject,
+    cached_features,
+    check_click_prompt,
+    check_frame,
+    check_target,
+    drop_prompts,
+    existing_track,
+    forget_directions,
+    has_pending_cond,
+    out_of_reach,
+    prompt_frame,
+    propagation_order,
+    remove_track,
+)
 from .state import FrameOutput, Hypothesis, MemoryFrames, ObjectTrack, PointPrompt, VideoSession
-
-
-class RemovedObject(NamedTuple):
-    """What removing an object leaves: the remaining ids, and the frames where the removed
-    object had prompts (their consolidated masks changed)."""
-
-    obj_ids: list[int]
-    prompted_frames: list[int]
 
 
 @dataclass(frozen=True)
@@ -131,29 +138,12 @@ class VideoPredictor:
         if session.projection_cache is not None:
             session.projection_cache.clear()
 
-    # ------------------------------------------------------------------ validation helpers
-    def _check_frame(self, session: VideoSession, frame_idx, what: str = "frame_idx") -> int:
-        frame_idx = check_index(frame_idx, what)
-        n = session.num_frames
-        if frame_idx < 0 or (n is not None and frame_idx >= n):
-            valid = f"0..{n - 1}" if n is not None else ">= 0"
-            raise IndexError(f"{what} {frame_idx} is outside the video (valid: {valid})")
-        if n is None and not session.frames.has_frame(frame_idx):
-            raise IndexError(f"{what} {frame_idx} is not available from this live source")
-        return frame_idx
-
+    # ------------------------------------------------------------------ objects
     def _object(self, session: VideoSession, obj_id: int) -> ObjectTrack:
         track = session.objects.get(obj_id)
         if track is None:
             track = ObjectTrack(obj_id=obj_id)
             session.objects[obj_id] = track
-        return track
-
-    def _existing(self, session: VideoSession, obj_id) -> ObjectTrack:
-        obj_id = check_index(obj_id, "obj_id")
-        track = session.objects.get(obj_id)
-        if track is None:
-            raise KeyError(f"unknown object id {obj_id}; existing ids: {session.obj_ids}")
         return track
 
     def _memory_state(self, track: ObjectTrack):
@@ -165,21 +155,15 @@ class VideoPredictor:
     @torch.inference_mode()
     def frame_features(self, session: VideoSession, frame_idx: int) -> FrameFeatures:
         """A frame's image features [1, ...] (cached: a frame just tracked is not encoded again)."""
-        return self._features(session, self._check_frame(session, frame_idx))
+        return self._features(session, check_frame(session, frame_idx))
 
     def _features(self, session: VideoSession, frame_idx: int) -> FrameFeatures:
         """Image features of one frame [1, ...], computed once and cached for recent frames."""
-        cache = session.features
-        feats = cache.get(frame_idx)
-        if feats is not None:
-            cache.move_to_end(frame_idx)
-            return feats
-        image = session.frames.get(frame_idx).to(session.device).unsqueeze(0)
-        feats = self.model.encode_images(image)
-        cache[frame_idx] = feats
-        while len(cache) > session.feature_cache_size:
-            cache.popitem(last=False)
-        return feats
+
+        def encode(t: int) -> FrameFeatures:
+            return self.model.encode_images(session.frames.get(t).to(session.device).unsqueeze(0))  # [1, 3, S, S]
+
+        return cached_features(session, frame_idx, encode)
 
     # ------------------------------------------------------------------ prompts
     @torch.inference_mode()
@@ -202,12 +186,8 @@ class VideoPredictor:
         adds the clicks to the object's earlier clicks on this frame. Returns every object's
         masks on the frame (computed when asked for).
         """
-        frame_idx = self._check_frame(session, frame_idx)
-        obj_id = check_index(obj_id, "obj_id")
-        if points is None and labels is None and box is None:
-            raise ValueError("give points with labels, or a box")
-        if box is not None and not clear_old:
-            raise ValueError("a box must come before any click: use clear_old=True with a box")
+        frame_idx, obj_id = check_target(session, frame_idx, obj_id)
+        check_click_prompt(points, labels, box, clear_old=clear_old)
         coords_t, labels_t = prompt_points(
             points,
             labels,
@@ -225,9 +205,9 @@ class VideoPredictor:
         track.points[frame_idx] = prompt
         track.masks.pop(frame_idx, None)
 
-        is_init = frame_idx not in track.directions
-        reverse = False if is_init else track.directions[frame_idx]
-        is_cond = is_init or self.options.add_all_frames_to_correct_as_cond
+        is_init, reverse, is_cond = prompt_frame(
+            track, frame_idx, add_all_frames_to_correct_as_cond=self.options.add_all_frames_to_correct_as_cond
+        )
         prev = track.output_at(frame_idx, prefer_cond_pending=is_cond)
         prev_logits = None if prev is None else prev.pred_masks.to(session.device).clamp(-32.0, 32.0)
         out = self._prompted_frame(session, track, frame_idx, is_init, reverse, points=prompt, prev_logits=prev_logits)
@@ -238,8 +218,7 @@ class VideoPredictor:
     @torch.inference_mode()
     def add_mask(self, session: VideoSession, frame_idx: int, obj_id: int, mask) -> PromptResult:
         """A mask prompt [H, W] (bool or 0/1, at the video's size) for one object on one frame."""
-        frame_idx = self._check_frame(session, frame_idx)
-        obj_id = check_index(obj_id, "obj_id")
+        frame_idx, obj_id = check_target(session, frame_idx, obj_id)
         mask = check_binary_mask(mask)
         full = torch.as_tensor(mask)[None, None].float().to(session.device)
         s = self.image_size
@@ -249,9 +228,9 @@ class VideoPredictor:
         track = self._object(session, obj_id)
         track.masks[frame_idx] = full
         track.points.pop(frame_idx, None)
-        is_init = frame_idx not in track.directions
-        reverse = False if is_init else track.directions[frame_idx]
-        is_cond = is_init or self.options.add_all_frames_to_correct_as_cond
+        is_init, reverse, is_cond = prompt_frame(
+            track, frame_idx, add_all_frames_to_correct_as_cond=self.options.add_all_frames_to_correct_as_cond
+        )
         out = self._prompted_frame(session, track, frame_idx, is_init, reverse, mask=full)
         track.pending(is_cond)[frame_idx] = out
         self.memory.on_prompt(frame_idx, self._memory_state(track))
@@ -402,8 +381,8 @@ class VideoPredictor:
     @torch.inference_mode()
     def frame_masks(self, session: VideoSession, frame_idx: int) -> FrameResult:
         """Every object's newest masks on a frame (prompted, else tracked) at the video's size."""
-        frame_idx = self._check_frame(session, frame_idx)
-        is_cond = any(frame_idx in tr.pending_cond for tr in session.objects.values())
+        frame_idx = check_frame(session, frame_idx)
+        is_cond = has_pending_cond(session, frame_idx)
         return FrameResult(frame_idx, session.obj_ids, self._consolidated(session, frame_idx, is_cond))
 
     def _consolidated(self, session: VideoSession, frame_idx: int, is_cond: bool) -> torch.Tensor:
@@ -495,22 +474,7 @@ class VideoPredictor:
         hypothesis at that time.
         """
         self.prepare_tracking(session)
-        n = session.num_frames
-        if start_frame_idx is None:
-            start_frame_idx = min(t for tr in session.objects.values() for t in tr.cond)
-        start_frame_idx = self._check_frame(session, start_frame_idx, "start_frame_idx")
-        if max_frames is not None and (isinstance(max_frames, bool) or int(max_frames) < 0):
-            raise ValueError(f"max_frames must be >= 0, got {max_frames}")
-        limit = None if max_frames is None else int(max_frames)
-        if reverse:
-            end = 0 if limit is None else max(start_frame_idx - limit, 0)
-            order = range(start_frame_idx, end - 1, -1) if start_frame_idx > 0 else range(0)
-        elif n is None:
-            # a source of unknown length (an iterable): forward until it runs out
-            order = self._frames_until_exhausted(session, start_frame_idx, limit)
-        else:
-            end = n - 1 if limit is None else min(start_frame_idx + limit, n - 1)
-            order = range(start_frame_idx, end + 1)
+        order = propagation_order(session, start_frame_idx=start_frame_idx, max_frames=max_frames, reverse=reverse)
         frames = tqdm(order, desc="propagate", disable=not progress, leave=False)
         lag = self.options.output_lag
         if lag == 0:
@@ -530,13 +494,6 @@ class VideoPredictor:
         """Every object's output on an already tracked frame, from its best hypothesis now (its
         prompt where it has one) at the video's size: the fixed-lag output. No frame is decoded."""
         return FrameResult(frame_idx, session.obj_ids, self._consolidated(session, frame_idx, is_cond=False))
-
-    @staticmethod
-    def _frames_until_exhausted(session: VideoSession, start: int, limit: int | None) -> Iterator[int]:
-        t = start
-        while (limit is None or t <= start + int(limit)) and session.frames.has_frame(t):
-            yield t
-            t += 1
 
     def track_frame(self, session: VideoSession, frame_idx: int, reverse: bool) -> FrameResult:
         """Track every object on one frame (conditioning frames are reused as they are).
@@ -666,7 +623,7 @@ class VideoPredictor:
         horizon = max(self.memory.horizon(), self.options.output_lag)
         for track in session.objects.values():
             for hyp in track.hypotheses:
-                stale = [t for t in hyp.tracked if (t - frame_idx if reverse else frame_idx - t) > horizon]
+                stale = out_of_reach(hyp.tracked, frame_idx, reverse=reverse, horizon=horizon)
                 if not stale:
                     continue
                 keep = self.memory.retained_frames(
@@ -675,51 +632,31 @@ class VideoPredictor:
                 for t in stale:
                     if t not in keep:
                         del hyp.tracked[t]
-            old_dirs = [t for t in track.directions if (t - frame_idx if reverse else frame_idx - t) > horizon]
-            for t in old_dirs:
-                if t not in track.cond:
-                    del track.directions[t]
+            forget_directions(track, frame_idx, reverse=reverse, horizon=horizon)
 
     # ------------------------------------------------------------------ removing prompts and objects
     @torch.inference_mode()
     def clear_prompts(self, session: VideoSession, frame_idx: int, obj_id: int) -> PromptResult:
         """Remove one object's prompts on a frame (its result there becomes a tracked one)."""
-        frame_idx = self._check_frame(session, frame_idx)
-        track = self._existing(session, obj_id)
-        track.points.pop(frame_idx, None)
-        track.masks.pop(frame_idx, None)
-        track.pending_cond.pop(frame_idx, None)
-        track.pending_tracked.pop(frame_idx, None)
-        out = track.cond.pop(frame_idx, None)
+        frame_idx = check_frame(session, frame_idx)
+        track: ObjectTrack = existing_track(session, obj_id)
+        out = drop_prompts(track, frame_idx)
         if out is not None:
             for hyp in track.hypotheses:
                 hyp.tracked[frame_idx] = out
-            track.directions.pop(frame_idx, None)
-        is_cond = any(frame_idx in tr.pending_cond for tr in session.objects.values())
-        return self._prompt_result(session, frame_idx, is_cond)
+        return self._prompt_result(session, frame_idx, has_pending_cond(session, frame_idx))
 
     @torch.inference_mode()
     def remove_object(self, session: VideoSession, obj_id: int, *, strict: bool = False) -> RemovedObject:
         """Remove an object everywhere (``strict``: an unknown id is an error). The frames where
         it had prompts are returned: :meth:`frame_masks` gives their refreshed masks."""
-        obj_id = check_index(obj_id, "obj_id")
-        if obj_id not in session.objects:
-            if strict:
-                raise KeyError(f"cannot remove object id {obj_id}: it does not exist (ids: {session.obj_ids})")
-            return RemovedObject(session.obj_ids, [])
-        if len(session.objects) == 1:
-            self.reset_session(session)
-            return RemovedObject(session.obj_ids, [])
-        track = session.objects[obj_id]
-        prompted = sorted(set(track.points) | set(track.masks))
-        del session.objects[obj_id]
-        return RemovedObject(session.obj_ids, prompted)
+        return remove_track(session, obj_id, strict=strict, reset=lambda: self.reset_session(session))
 
     # ------------------------------------------------------------------ inspection
     def object_score_logits(self, session: VideoSession, obj_id: int, frame_idx: int) -> float | None:
         """An object's presence logit on a frame (None when it has no output there); a prompt
         not yet tracked from counts (its output is the newest)."""
-        track = self._existing(session, obj_id)
+        track: ObjectTrack = existing_track(session, obj_id)
         out = track.output_at(frame_idx, prefer_cond_pending=True) or track.output_at(frame_idx, prefer_cond_pending=False)
         return None if out is None else float(out.object_score_logits.reshape(-1)[0])
 

@@ -13,6 +13,7 @@ import torch
 
 from ..modeling.memory_cache import MemoryProjectionCache
 from ..modeling.sam2 import FrameFeatures
+from .session_core import SessionLookups, TrackLookups
 from .sources import FrameSource
 
 
@@ -102,7 +103,7 @@ class MemoryFrames:
 
 
 @dataclass
-class ObjectTrack:
+class ObjectTrack(TrackLookups[FrameOutput]):
     """Everything known about one object.
 
     ``cond`` holds conditioning frames (prompted), shared by every hypothesis; each hypothesis
@@ -111,6 +112,7 @@ class ObjectTrack:
     / ``tracked`` when propagation starts). ``directions`` records, per frame processed,
     whether it was reached while tracking in reverse. ``memory_state`` is the memory
     strategy's own per-object state (e.g. a motion filter), never shared between objects.
+    :meth:`pending` and :meth:`output_at` come from :class:`~samstream.video.session_core.TrackLookups`.
     """
 
     obj_id: int
@@ -128,17 +130,6 @@ class ObjectTrack:
         """Tracked outputs of the hypothesis whose masks are returned."""
         return self.hypotheses[0].tracked
 
-    def pending(self, is_cond: bool) -> dict[int, FrameOutput]:
-        return self.pending_cond if is_cond else self.pending_tracked
-
-    def output_at(self, frame_idx: int, prefer_cond_pending: bool | None = None) -> FrameOutput | None:
-        """The newest output on a frame: pending (of the given kind), then conditioning, then tracked."""
-        if prefer_cond_pending is not None:
-            out = self.pending(prefer_cond_pending).get(frame_idx)
-            if out is not None:
-                return out
-        return self.cond.get(frame_idx) or self.tracked.get(frame_idx)
-
     def clear(self) -> None:
         for d in (self.points, self.masks, self.cond, self.pending_cond, self.pending_tracked, self.directions):
             d.clear()
@@ -147,7 +138,7 @@ class ObjectTrack:
 
 
 @dataclass
-class VideoSession:
+class VideoSession(SessionLookups):
     """A video being segmented: its frames, its objects and caches.
 
     ``frames`` decodes on demand; ``features`` keeps the image features of a few recently
@@ -169,11 +160,3 @@ class VideoSession:
     # projected keys and values of the memories in use (samstream.modeling.memory_cache);
     # None: every frame projects its memories again, as the reference does
     projection_cache: MemoryProjectionCache | None = field(default_factory=MemoryProjectionCache)
-
-    @property
-    def num_frames(self) -> int | None:
-        return self.frames.num_frames
-
-    @property
-    def obj_ids(self) -> list[int]:
-        return list(self.objects)

@@ -11,16 +11,16 @@ from __future__ import annotations
 import torch
 
 from ..modeling.sam2 import SAM2Model
-from ..prompts import CoordSpace
 from ..results import FrameResult, PromptResult
 from .discovery import ObjectDiscovery
 from .memory.registry import MemorySpec
 from .predictor import VideoPredictor, VideoPredictorOptions
 from .sources import PushFrameSource
 from .state import VideoSession
+from .streaming_calls import StreamingCalls
 
 
-class StreamingTracker:
+class StreamingTracker(StreamingCalls[PromptResult]):
     """Track objects in a live stream.
 
     >>> tracker = StreamingTracker(model)
@@ -30,8 +30,9 @@ class StreamingTracker:
     ...         result = tracker.add_prompt(obj_id=1, points=[[x, y]], labels=[1])
 
     Prompts take the same arguments as :meth:`VideoPredictor.add_prompt` and apply to the
-    current (latest) frame; ``memory`` picks the memory strategy (a name, an object, or
-    ``{obj_id: name}``). With ``discovery`` (an
+    current (latest) frame (the calls of
+    :class:`~samstream.video.streaming_calls.StreamingCalls`); ``memory`` picks the memory
+    strategy (a name, an object, or ``{obj_id: name}``). With ``discovery`` (an
     :class:`~samstream.video.discovery.ObjectDiscovery`, e.g. over a ``TextFinder`` for
     phrases) objects are found on the first frame and every ``detect_every`` frames after it,
     added with new ids, and dropped when their detections stop (``drop_after``);
@@ -65,23 +66,9 @@ class StreamingTracker:
         self._next_settled = 0
 
     @property
-    def frame_idx(self) -> int:
-        """Index of the current (latest) frame; -1 before the first frame."""
-        return self._source.frames_pushed - 1
-
-    @property
-    def obj_ids(self) -> list[int]:
-        return self.session.obj_ids
-
-    @property
     def labels(self) -> dict[int, str]:
         """obj_id -> label of the objects discovery added (empty without discovery)."""
         return self.discovery.labels if self.discovery is not None else {}
-
-    def _require_frame(self) -> int:
-        if self.frame_idx < 0:
-            raise RuntimeError("no frame yet: call add_frame(frame) first")
-        return self.frame_idx
 
     @torch.inference_mode()
     def add_frame(self, frame) -> FrameResult:
@@ -117,36 +104,6 @@ class StreamingTracker:
         if not self.output_lag:
             return []
         return [r for t in range(self._next_settled, self.frame_idx + 1) if (r := self._settle(t)) is not None]
-
-    def add_prompt(
-        self,
-        obj_id: int,
-        *,
-        points=None,
-        labels=None,
-        box=None,
-        coords: CoordSpace = "pixels",
-        clear_old: bool = True,
-    ) -> PromptResult:
-        """Clicks and/or a box for an object (new or tracked) on the current frame."""
-        return self._engine.add_prompt(
-            self.session,
-            self._require_frame(),
-            obj_id,
-            points=points,
-            labels=labels,
-            box=box,
-            coords=coords,
-            clear_old=clear_old,
-        )
-
-    def add_mask(self, obj_id: int, mask) -> PromptResult:
-        """A mask [H, W] for an object on the current frame."""
-        return self._engine.add_mask(self.session, self._require_frame(), obj_id, mask)
-
-    def remove_object(self, obj_id: int) -> list[int]:
-        """Stop tracking an object; returns the remaining ids."""
-        return self._engine.remove_object(self.session, obj_id, strict=True).obj_ids
 
     def stored_frames(self) -> int:
         """How many per-object frame outputs are held (for checking that memory stays bounded)."""
