@@ -21,6 +21,18 @@ def _require(path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op torch thread for the module (``pytestmark = pytest.mark.usefixtures("one_thread")``):
+    the tiny model is as fast on one, and far faster on a busy machine."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def parity_dir() -> Path:
     return _require(PARITY)

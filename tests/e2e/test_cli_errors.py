@@ -29,6 +29,8 @@ from fake_images import fake_png
 from samstream.cli import main
 from samstream.io.overlay import FOREGROUND_COLOR
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 REPO = Path(__file__).resolve().parents[2]
 W, H = 64, 48  # size of the test image and frames
 
@@ -306,14 +308,6 @@ CASES: dict[str, Case] = {
     "segment-overlay-draws-clicks": Case(lambda e, t: segment(e, t), 0, (), _check_segment_overlay),
     "track-overlay-draws-clicks": Case(lambda e, t: track(e, t, "--format", "mp4"), 0, (), _check_track_overlay),
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from tiny import moving_clip, write_jpeg_folder
 
 from samstream.cli import main
@@ -15,16 +14,10 @@ from samstream.eval.synthetic import make_synthetic_dataset
 from samstream.io.writers import read_coco_rle
 from samstream.video.predictor import VideoPredictor, VideoPredictorOptions
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 FRAMES, H, W = 8, 136, 320
 PROMPTS = ["--point", "0:160,74.8", "--box", "0:16,27.2,112,122.4:2"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from tiny import moving_clip, sample_image, write_jpeg_folder
 
@@ -16,15 +15,9 @@ from samstream.cli import main
 from samstream.io.labels import read_object_labels
 from samstream.io.writers import read_coco_rle
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 PHRASES = ["cat", "red car"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

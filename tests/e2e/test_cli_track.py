@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from tiny import moving_clip, write_jpeg_folder
 
@@ -15,19 +14,12 @@ from samstream.cli import main
 from samstream.io.writers import read_coco_rle
 from samstream.video.predictor import VideoPredictor
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 H, W = 136, 320
 FRAMES = 6
 POINT = ["--point", "0:160,74.8"]  # object 1
 BOX = ["--box", "0:16,27.2,112,122.4:2"]  # object 2
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The model is tiny: one intra-op thread is as fast, and far faster on a busy machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -10,19 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from samstream.cli import main
 from samstream.eval.layouts import read_id_png
 from samstream.eval.synthetic import make_synthetic_dataset
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

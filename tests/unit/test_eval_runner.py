@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from samstream.checkpoint import save_safetensors
 from samstream.eval.layouts import LayoutError, labels_from_masks, list_videos, read_binary_png, read_id_png, write_palette_png
@@ -20,13 +19,7 @@ from samstream.eval.runner import (
 )
 from samstream.eval.synthetic import make_synthetic_dataset
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

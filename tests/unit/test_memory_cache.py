@@ -11,20 +11,14 @@ from samstream.build import build_model
 from samstream.modeling.memory_cache import MemoryProjectionCache
 from samstream.video.predictor import VideoPredictor
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 H, W = 136, 320
 PROMPTS = {
     1: {"points": [[160.0, 74.8]], "labels": [1]},
     2: {"box": [16.0, 27.2, 112.0, 122.4]},
     3: {"points": [[256.0, 68.0], [200.0, 40.0]], "labels": [1, 0]},
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -247,6 +247,12 @@ def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_output_folder_arguments(parser: argparse.ArgumentParser, flag: str) -> None:
+    """The required output folder ``flag`` (``--out`` or ``--output-dir``), then ``--overwrite``."""
+    parser.add_argument(flag, type=Path, required=True, help="output folder (new or empty; see --overwrite)")
+    add_overwrite_argument(parser)
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     which = group.add_mutually_exclusive_group()
@@ -338,6 +344,15 @@ def model_config_from_args(args: argparse.Namespace):
         flag = "--config" if args.config is not None else "--model"
         raise CliError(f"{flag}: {exc}") from None
     return config
+
+
+def check_model_flags(args: argparse.Namespace):
+    """The model flags checked before the model loads, in this order: the files
+    (:func:`check_model_files`), the device (:func:`device_from_args`) and the config
+    (:func:`model_config_from_args`, which is returned); CliError otherwise."""
+    check_model_files(args)
+    device_from_args(args)
+    return model_config_from_args(args)
 
 
 def check_model_files(args: argparse.Namespace) -> None:

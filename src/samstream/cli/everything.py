@@ -49,13 +49,11 @@ from .common import (
     CliError,
     add_max_pixels_argument,
     add_model_arguments,
-    add_overwrite_argument,
+    add_output_folder_arguments,
     autocast_context,
-    check_model_files,
+    check_model_flags,
     check_output_dir,
-    device_from_args,
     load_model_from_args,
-    model_config_from_args,
     remove_if_new_and_empty,
 )
 from .text_prompts import add_text_arguments, check_text_arguments, needs_sam_model, proposer_from_args, refuse_unused_text_flags
@@ -81,8 +79,7 @@ def add_parser(sub) -> None:
         description="Automatic mask generation; writes COCO-format annotations with RLE masks.",
     )
     p.add_argument("input", type=Path, metavar="IMAGE_OR_FOLDER", help="an image file, or a folder of images")
-    p.add_argument("--output-dir", type=Path, required=True, help="output folder (new or empty; see --overwrite)")
-    add_overwrite_argument(p)
+    add_output_folder_arguments(p, "--output-dir")
     p.add_argument("--png", action="store_true", help="also write every mask as a PNG")
     p.add_argument("--overlay", action="store_true", help="also write each image with its masks drawn on it")
     g = p.add_argument_group("generator options (defaults of the reference generator)")
@@ -343,9 +340,7 @@ def run(args: argparse.Namespace) -> int:
     for path, reason in skipped:
         _report_skip(path, reason)
     names = dict(zip(all_paths, _output_names(all_paths)))
-    check_model_files(args)
-    device_from_args(args)
-    model_config_from_args(args)
+    check_model_flags(args)
     out_dir: Path = args.output_dir
     existed = check_output_dir(
         out_dir, flag="--output-dir", inputs=[args.input], overwrite=args.overwrite, earlier_outputs=EARLIER_OUTPUTS

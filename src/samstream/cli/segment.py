@@ -20,13 +20,11 @@ from .common import (
     CliError,
     add_max_pixels_argument,
     add_model_arguments,
-    add_overwrite_argument,
+    add_output_folder_arguments,
     autocast_context,
-    check_model_files,
+    check_model_flags,
     check_output_dir,
-    device_from_args,
     load_model_from_args,
-    model_config_from_args,
     parse_floats,
 )
 from .text_prompts import add_text_arguments, check_text_arguments, needs_sam_model, proposer_from_args, refuse_unused_text_flags
@@ -49,8 +47,7 @@ def add_parser(sub) -> None:
         help="a click in pixels; LABEL 1 = foreground (default), 0 = background; repeatable",
     )
     p.add_argument("--box", metavar="X0,Y0,X1,Y1", help="a box in pixels")
-    p.add_argument("--out", type=Path, required=True, help="output folder (new or empty; see --overwrite)")
-    add_overwrite_argument(p)
+    add_output_folder_arguments(p, "--out")
     add_max_pixels_argument(p)
     mm = p.add_mutually_exclusive_group()
     mm.add_argument("--multimask", dest="multimask", action="store_true", default=None, help="return 3 masks")
@@ -137,11 +134,23 @@ def _open_reader(args):
     return reader, reader.georef
 
 
+def _check_prompt_in_image(points: np.ndarray | None, box: np.ndarray | None, width: int, height: int) -> None:
+    """Refuse (CliError) clicks [N, 2] or a box [4] (XYXY, image pixels) outside a width x height image."""
+    from ..prompts import check_boxes, check_boxes_in_image, check_points_in_image
+
+    try:
+        if points is not None:
+            check_points_in_image(points, width, height, name="--point")
+        if box is not None:
+            check_boxes_in_image(check_boxes(box, name="--box"), width, height, name="--box")
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _read_window(args, points, box, model_size: int | None):
     """(RGB uint8 window, its Window, (H, W) of the whole image, GeoReference or None): the
     pixels around the prompt (the whole image when ``model_size`` is None), read without
     decoding the rest of a TIFF; prompts outside the image are refused."""
-    from ..prompts import check_boxes, check_boxes_in_image, check_points_in_image
     from ..tiling.grid import Window
     from ..tiling.window import prompt_window
 
@@ -155,13 +164,7 @@ def _read_window(args, points, box, model_size: int | None):
     reader, georef = _open_reader(args)
     with reader:
         width, height = reader.width, reader.height
-        try:
-            if points is not None:
-                check_points_in_image(points, width, height, name="--point")
-            if box is not None:
-                check_boxes_in_image(check_boxes(box, name="--box"), width, height, name="--box")
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
+        _check_prompt_in_image(points, box, width, height)
         if whole:
             window = Window(0, 0, width, height)
             if window.area > args.max_pixels:
@@ -216,10 +219,8 @@ def _write_geo(args, result, window, full_hw, georef) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..image.predictor import ImagePredictor
-    from ..image.transforms import load_image
     from ..io.atomic import atomic_save_png, atomic_write_json
     from ..io.overlay import PromptMarks, draw_prompts, overlay_masks
-    from ..prompts import check_boxes, check_boxes_in_image, check_points_in_image
 
     if args.text is not None:
         if args.geo:
@@ -228,9 +229,7 @@ def run(args: argparse.Namespace) -> int:
     refuse_unused_text_flags(args)
     # everything that can be checked is checked before the model loads
     points, labels, box = _parse_prompt(args)
-    check_model_files(args)
-    device_from_args(args)
-    model_config = model_config_from_args(args)
+    model_config = check_model_flags(args)
     given_points, given_box = points, box  # image pixels, as written to scores.json
     window = georef = None
     if args.geo:
@@ -249,21 +248,12 @@ def run(args: argparse.Namespace) -> int:
             points = points - np.array([window.x0, window.y0], dtype=np.float64)
         if box is not None:
             box = box - np.array([window.x0, window.y0, window.x0, window.y0], dtype=np.float64)
+        if image.dtype != np.uint8:
+            image = (image * 255.0 + 0.5).astype(np.uint8)
     else:
-        try:
-            image = load_image(args.image, max_pixels=args.max_pixels)
-        except (FileNotFoundError, ValueError) as exc:
-            raise CliError(str(exc)) from None
-    if image.dtype != np.uint8:
-        image = (image * 255.0 + 0.5).astype(np.uint8)
+        image = _load_rgb(args)
     h, w = image.shape[:2]
-    try:
-        if points is not None:
-            check_points_in_image(points, w, h, name="--point")
-        if box is not None:
-            check_boxes_in_image(check_boxes(box, name="--box"), w, h, name="--box")
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    _check_prompt_in_image(points, box, w, h)
     check_output_dir(args.out, flag="--out", inputs=[args.image], overwrite=args.overwrite, earlier_outputs=OUTPUTS)
 
     model = load_model_from_args(args)
@@ -324,6 +314,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load_rgb(args: argparse.Namespace) -> np.ndarray:
+    """``args.image`` as RGB uint8 [H, W, 3], refused (CliError) above --max-pixels or when unreadable."""
     from ..image.transforms import load_image
 
     try:
@@ -348,9 +339,7 @@ def run_text(args: argparse.Namespace) -> int:
     if args.multimask:
         raise CliError("--text makes one mask per detected box: it cannot be combined with --multimask")
     phrases = check_text_arguments(args)
-    check_model_files(args)
-    device_from_args(args)
-    model_config_from_args(args)
+    check_model_flags(args)
     image = _load_rgb(args)
     check_output_dir(args.out, flag="--out", inputs=[args.image], overwrite=args.overwrite, earlier_outputs=OUTPUTS)
 

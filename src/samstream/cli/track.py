@@ -25,13 +25,11 @@ from .common import (
     CliError,
     add_max_pixels_argument,
     add_model_arguments,
-    add_overwrite_argument,
+    add_output_folder_arguments,
     autocast_context,
-    check_model_files,
+    check_model_flags,
     check_output_dir,
-    device_from_args,
     load_model_from_args,
-    model_config_from_args,
     parse_floats,
     remove_if_new_and_empty,
 )
@@ -85,8 +83,7 @@ def add_parser(sub) -> None:
         metavar="FRAME:PNG[:OBJ]",
         help="a mask image; the path may contain ':' (C:\\m.png), a last ':<digits>' is OBJ; repeatable",
     )
-    p.add_argument("--output-dir", type=Path, required=True, help="output folder (new or empty; see --overwrite)")
-    add_overwrite_argument(p)
+    add_output_folder_arguments(p, "--output-dir")
     add_max_pixels_argument(p)
     p.add_argument(
         "--format",
@@ -338,6 +335,23 @@ def _apply_prompt(add_points, add_mask, frame: int, obj: int, p: FramePrompt, ma
     )
 
 
+def _open_prompted_session(predictor, source, prompts, mask_prompts):
+    """A session of ``predictor`` (a VideoPredictor) on ``source`` holding every prompt: the
+    clicks and boxes of ``prompts``, or the mask of ``mask_prompts`` for its (frame, obj), in
+    (frame, obj) order."""
+    session = predictor.open_session(source)
+    for (frame, obj), p in sorted(prompts.items()):
+        _apply_prompt(
+            lambda f, o, pts, lab, box: predictor.add_prompt(session, f, o, points=pts, labels=lab, box=box),
+            lambda f, o, m: predictor.add_mask(session, f, o, m),
+            frame,
+            obj,
+            p,
+            mask_prompts.get((frame, obj)),
+        )
+    return session
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
@@ -381,9 +395,7 @@ def run(args: argparse.Namespace) -> int:
             raise CliError("--drop-after needs --detect-every N: objects are matched on the detection frames")
         _everything_options(args)
     # the config, device, output folder and video are checked before the model loads
-    check_model_files(args)
-    device_from_args(args)
-    config = model_config_from_args(args)
+    config = check_model_flags(args)
     existed = check_output_dir(
         args.output_dir, flag="--output-dir", inputs=[args.video], overwrite=args.overwrite, earlier_outputs=EARLIER_OUTPUTS
     )
@@ -477,16 +489,7 @@ def run(args: argparse.Namespace) -> int:
                 written = _track_volume(args, model, options, source, prompts, mask_prompts, raw_writer, refiner)
             else:
                 predictor = VideoPredictor(model, options, memory=memory)
-                session = predictor.open_session(source)
-                for (frame, obj), p in sorted(prompts.items()):
-                    _apply_prompt(
-                        lambda f, o, pts, lab, box: predictor.add_prompt(session, f, o, points=pts, labels=lab, box=box),
-                        lambda f, o, m: predictor.add_mask(session, f, o, m),
-                        frame,
-                        obj,
-                        p,
-                        mask_prompts.get((frame, obj)),
-                    )
+                session = _open_prompted_session(predictor, source, prompts, mask_prompts)
                 frames = [frame for frame, _ in prompts]
                 start = max(frames) if args.reverse else min(frames)
                 for frame_idx, obj_ids, logits in predictor.propagate(session, start_frame_idx=start, reverse=args.reverse):
@@ -588,16 +591,7 @@ def _track_volume(args, model, options, source, prompts, mask_prompts, writer, r
     from ..video.sources.volume import slice_plane
 
     predictor = VideoPredictor(model, options)
-    session = predictor.open_session(source)
-    for (frame, obj), p in sorted(prompts.items()):
-        _apply_prompt(
-            lambda f, o, pts, lab, box: predictor.add_prompt(session, f, o, points=pts, labels=lab, box=box),
-            lambda f, o, m: predictor.add_mask(session, f, o, m),
-            frame,
-            obj,
-            p,
-            mask_prompts.get((frame, obj)),
-        )
+    session = _open_prompted_session(predictor, source, prompts, mask_prompts)
     first = min(frame for frame, _ in prompts)
     volume = source.volume
     labels = np.zeros(volume.data.shape, dtype=np.uint16)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Collection, Container, Sequence
 
 import torch
 
-from .selection import MemorySelection
+from .selection import MemoryPolicy, MemorySelection, select_memories
 
 if TYPE_CHECKING:
     from ..state import MemoryFrames
@@ -58,15 +58,19 @@ class Keep:
 
 
 class MemoryStrategy(ABC):
-    """How a tracker uses its memory. Subclasses are registered by name in :mod:`.registry`."""
+    """How a tracker uses its memory. Subclasses are registered by name in :mod:`.registry`.
+
+    A subclass must :meth:`decide`; where it keeps the reference's choice of memories and
+    its horizon it need only set ``policy`` (the defaults of :meth:`select_memories` and
+    :meth:`horizon` read it), otherwise it overrides them."""
 
     name: str = ""
+    policy: MemoryPolicy
 
     def new_object_state(self, obj_id: int) -> Any:
         """Per-object state kept in the object's track (None when the strategy needs none)."""
         return None
 
-    @abstractmethod
     def select_memories(
         self,
         frame_idx: int,
@@ -82,17 +86,26 @@ class MemoryStrategy(ABC):
         cond_frames: the object's conditioning frames in insertion order; memory_frames: the
         hypothesis' tracked frames whose outputs are in memory (a
         :class:`~samstream.video.state.MemoryFrames`: membership, outputs and their notes).
+        By default the reference's rule (:func:`~.selection.select_memories`) under ``policy``.
         """
+        return select_memories(
+            frame_idx,
+            cond_frames=cond_frames,
+            non_cond_frames=memory_frames,
+            reverse=reverse,
+            num_frames=num_frames,
+            policy=self.policy,
+        )
 
     @abstractmethod
     def decide(self, frame_idx: int, proposals: Sequence[Candidates], state: Any) -> Sequence[Keep]:
         """Given one :class:`Candidates` per current hypothesis, the hypotheses to keep; the
         first one is the object's output on this frame. At least one must be kept."""
 
-    @abstractmethod
     def horizon(self) -> int:
         """How many frames back (in the tracking direction) a later frame may still attend to:
-        the streaming tracker drops older tracked outputs."""
+        the streaming tracker drops older tracked outputs. By default ``policy``'s."""
+        return self.policy.horizon()
 
     def retained_frames(
         self, frame_idx: int, *, memory_frames: "MemoryFrames", reverse: bool, state: Any

@@ -3,43 +3,22 @@ the conditioning frames plus the last ``num_maskmem - 1`` frames and the pointer
 
 from __future__ import annotations
 
-from typing import Any, Container, Sequence
+from typing import Any, Sequence
 
 from .base import Candidates, Keep, MemoryStrategy
-from .selection import MemoryPolicy, MemorySelection, select_memories
+from .selection import MemoryPolicy
 
 
 class DefaultMemory(MemoryStrategy):
-    """Today's SAM 2 behaviour (in parity with the reference)."""
+    """Today's SAM 2 behaviour (in parity with the reference): the memories and horizon of
+    :class:`MemoryStrategy` (the reference's rule under ``policy``), the best candidate."""
 
     name = "default"
 
     def __init__(self, policy: MemoryPolicy) -> None:
         self.policy = policy
 
-    def select_memories(
-        self,
-        frame_idx: int,
-        *,
-        cond_frames: Sequence[int],
-        memory_frames: Container[int],
-        reverse: bool,
-        num_frames: int | None,
-        state: Any,
-    ) -> MemorySelection:
-        return select_memories(
-            frame_idx,
-            cond_frames=cond_frames,
-            non_cond_frames=memory_frames,
-            reverse=reverse,
-            num_frames=num_frames,
-            policy=self.policy,
-        )
-
     def decide(self, frame_idx: int, proposals: Sequence[Candidates], state: Any) -> Sequence[Keep]:
         best = proposals[0]
         candidate = int(best.ious.argmax()) if best.num_candidates > 1 else 0
         return (Keep(parent=0, candidate=candidate),)
-
-    def horizon(self) -> int:
-        return self.policy.horizon()

@@ -263,9 +263,6 @@ class DistractorMemory(MemoryStrategy):
                 state.last_added = frame_idx
         return (Keep(parent=0, candidate=choice, note=quality),)
 
-    def horizon(self) -> int:
-        return self.policy.horizon()
-
     def retained_frames(self, frame_idx: int, *, memory_frames, reverse: bool, state: DistractorState) -> set[int]:
         after = frame_idx - 1 if reverse else frame_idx + 1  # what the next frame may attend to
         ram = recent_appearance_frames(

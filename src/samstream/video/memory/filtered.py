@@ -13,11 +13,10 @@ from typing import Any, Callable, Container, Sequence
 
 from .base import MemoryStrategy
 from .filtering import note_of, retained_eligible, select_filtered_memories
-from .selection import MemoryPolicy, MemorySelection
+from .selection import MemorySelection
 
 
 class FilteredMemory(MemoryStrategy):
-    policy: MemoryPolicy
     eligible_pointers: bool = False  # pointers from the eligible frames too (SAM2Long), or as the reference
 
     @abstractmethod
@@ -47,9 +46,6 @@ class FilteredMemory(MemoryStrategy):
             policy=self.policy,
             eligible_pointers=self.eligible_pointers,
         )
-
-    def horizon(self) -> int:
-        return self.policy.horizon()
 
     def retained_frames(self, frame_idx: int, *, memory_frames, reverse: bool, state: Any) -> set[int]:
         count = self.policy.num_maskmem - 1
