@@ -258,3 +258,21 @@ def test_streaming_tracker_takes_a_strategy_and_its_horizon(model, video):
             tracker.add_prompt(1, points=[[20.0, 30.0]], labels=[1])
         counts.append(tracker.stored_frames())
     assert max(counts) <= 1 + 2 + 1  # the prompted frame, the horizon, the current frame
+
+
+def test_a_strategy_without_a_policy_says_what_it_lacks():
+    """The default memory choice and horizon read ``policy``: a strategy that sets none and
+    overrides neither is told so, by name."""
+    from samstream.video.memory.base import Keep, MemoryStrategy
+
+    class NoPolicy(MemoryStrategy):
+        name = "no-policy"
+
+        def decide(self, frame_idx, proposals, state):
+            return (Keep(parent=0, candidate=0),)
+
+    strategy = NoPolicy()
+    with pytest.raises(TypeError, match="NoPolicy sets no policy"):
+        strategy.horizon()
+    with pytest.raises(TypeError, match="NoPolicy sets no policy"):
+        strategy.select_memories(3, cond_frames=[0], memory_frames=[1, 2], reverse=False, num_frames=5, state=None)

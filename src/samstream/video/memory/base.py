@@ -94,7 +94,7 @@ class MemoryStrategy(ABC):
             non_cond_frames=memory_frames,
             reverse=reverse,
             num_frames=num_frames,
-            policy=self.policy,
+            policy=self._policy(),
         )
 
     @abstractmethod
@@ -105,7 +105,16 @@ class MemoryStrategy(ABC):
     def horizon(self) -> int:
         """How many frames back (in the tracking direction) a later frame may still attend to:
         the streaming tracker drops older tracked outputs. By default ``policy``'s."""
-        return self.policy.horizon()
+        return self._policy().horizon()
+
+    def _policy(self) -> MemoryPolicy:
+        policy = getattr(self, "policy", None)
+        if policy is None:
+            raise TypeError(
+                f"memory strategy {type(self).__name__} sets no policy: set self.policy, "
+                "or override select_memories and horizon"
+            )
+        return policy
 
     def retained_frames(
         self, frame_idx: int, *, memory_frames: "MemoryFrames", reverse: bool, state: Any
