@@ -46,7 +46,7 @@ from samstream.training.synthetic import SyntheticClip, SyntheticVideoConfig, ma
 from samstream.video.memory import check_strategy
 from samstream.video.predictor import VideoPredictor
 
-SEED_BASE = 20_000_000  # seeds the training never draws (its datasets use seeds below 5 x 10^6)
+SEED_BASE = 20_000_000  # seeds the training never draws (its datasets use seeds below 10^7)
 STRATEGIES = ("default", "motion", "multipath", "distractor", "motion+distractor")
 CATEGORIES = ("after re-entry", "after occlusion", "distractor nearby")
 OCCLUDED_FRACTION = 0.25

@@ -116,3 +116,5 @@ def test_every_committed_training_config_parses():
     for f in files:
         config = load_train_config(f, [])
         assert config.output_dir.startswith("runs/"), f
+        # no seed a run can draw is one of the benchmarks' held-out seeds (from 10^7 on)
+        assert max(d.seed_offset + d.length for d in config.data.datasets) <= 10_000_000, f

@@ -177,30 +177,16 @@ class Trainer:
         the images prompted alike (the same number of points) go through the model together."""
         cfg = self.config.prompts
         weights = self.config.loss
-        prompts: list[ClipPrompts] = []
-        correctors = []
-        for gt in masks:
-            sample = sample_clip_prompts(gt, generator, cfg)  # an image: clicks or a box, corrected
-            prompts.append(sample.prompts[0])
-            if cfg.num_correction_clicks > 0:
-                correctors.append(
-                    make_clip_correctors(gt, (0,), generator, prob_click_from_gt=cfg.prob_click_from_gt)[0]
-                )
-        groups: dict[str, list[int]] = {}
-        for b, prompt in enumerate(prompts):
-            groups.setdefault("mask" if prompt.point_labels is None else f"{prompt.point_labels.shape[1]} points", []).append(b)
+        prompts, correctors = self._image_prompts(masks, generator)
         total: LossTerms | None = None
-        for members in groups.values():
-            pick = torch.tensor(members, device=images.device)
-            group_images = images.index_select(0, pick)
-            options = dict(corrector=[correctors[b] for b in members] if correctors else None,
-                           num_correction_clicks=cfg.num_correction_clicks)
-            if self.feature_cache is not None:  # stored per image, so that any batch of them hits
-                cached = [self.feature_cache.features(clip_model(model), group_images[i : i + 1]) for i in range(len(members))]
-                options["features"] = FrameFeatures(
-                    [torch.cat(levels) for levels in zip(*(c.features for c in cached))],
-                    [torch.cat(levels) for levels in zip(*(c.position for c in cached))],
-                )
+        for members in _groups_prompted_alike(prompts):
+            group_images = images.index_select(0, torch.tensor(members, device=images.device))
+            options = dict(
+                corrector=[correctors[b] for b in members] if correctors else None,
+                num_correction_clicks=cfg.num_correction_clicks,
+            )
+            if self.feature_cache is not None:
+                options["features"] = self._cached_image_features(clip_model(model), group_images)
             embeddings: list[torch.Tensor] = []
             hook = None
             if weights.embed_rms > 0:
@@ -224,6 +210,25 @@ class Trainer:
                 total = terms if total is None else total + terms
         assert total is not None
         return total
+
+    def _image_prompts(self, masks: list[torch.Tensor], generator: torch.Generator) -> tuple[list[ClipPrompts], list]:
+        """Each image's prompt (clicks or a box) and, with corrective clicks, its corrector."""
+        cfg = self.config.prompts
+        prompts, correctors = [], []
+        for gt in masks:
+            prompts.append(sample_clip_prompts(gt, generator, cfg).prompts[0])
+            if cfg.num_correction_clicks > 0:
+                correctors.append(make_clip_correctors(gt, (0,), generator, prob_click_from_gt=cfg.prob_click_from_gt)[0])
+        return prompts, correctors
+
+    def _cached_image_features(self, model: SAM2Model, images: torch.Tensor) -> FrameFeatures:
+        """The images' features from the feature cache, stored per image (so any batch of them hits)."""
+        assert self.feature_cache is not None
+        cached = [self.feature_cache.features(model, images[i : i + 1]) for i in range(images.shape[0])]
+        return FrameFeatures(
+            [torch.cat(levels) for levels in zip(*(c.features for c in cached))],
+            [torch.cat(levels) for levels in zip(*(c.position for c in cached))],
+        )
 
     def _batch_loss(self, model: nn.Module, batch: ClipBatch, generator: torch.Generator) -> LossTerms:
         if batch.frames.shape[1] == 1 and batch.frames.shape[0] > 1:  # single images: together
@@ -378,6 +383,15 @@ class Trainer:
         if self.dist.world_size > 1:
             dist.barrier()
         return TrainResult(self.output_dir, final, step, history)
+
+
+def _groups_prompted_alike(prompts: Sequence[ClipPrompts]) -> list[list[int]]:
+    """Indices of the prompts that can share a decoder batch: the same number of points (or masks)."""
+    groups: dict[str, list[int]] = {}
+    for b, prompt in enumerate(prompts):
+        key = "mask" if prompt.point_labels is None else f"{prompt.point_labels.shape[1]} points"
+        groups.setdefault(key, []).append(b)
+    return list(groups.values())
 
 
 class _CsvLog:
