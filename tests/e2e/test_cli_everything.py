@@ -95,3 +95,18 @@ def test_errors(images, tmp_path, tiny_model_files, capsys):
     code = main(["everything", str(images), "--output-dir", str(tmp_path / "o4"), "--pred-iou-thresh", "2"])
     assert code == 2
     assert "--pred-iou-thresh" in capsys.readouterr().err
+
+
+def test_no_mask_passing_the_filters_is_said(images, tmp_path, tiny_model_files, capsys):
+    """A predicted IoU is at most 1, so a threshold of 1 keeps nothing: said on stderr, with the
+    thresholds that did it, and the (empty) annotations still written."""
+    out = tmp_path / "out"
+    args = ["--points-per-side", "3", "--pred-iou-thresh", "1.0", "--stability-score-thresh", "0.5"]
+    code = main(["everything", str(images / "coffee.png"), "--output-dir", str(out), *args, *tiny_model_files.cli_args()])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "no mask passed the filters (--pred-iou-thresh 1.0, --stability-score-thresh 0.5)" in err
+    doc = json.loads((out / "annotations.json").read_text())
+    assert doc["annotations"] == [] and len(doc["images"]) == 1
+    code = main(["everything", str(images / "coffee.png"), "--output-dir", str(out), "--overwrite", *FAST, *tiny_model_files.cli_args()])
+    assert code == 0 and "no mask passed" not in capsys.readouterr().err

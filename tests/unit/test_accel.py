@@ -15,7 +15,15 @@ from torch import nn
 
 from samstream.accel import cpu as cpu_backend
 from samstream.accel import VIDEO_PARTS, apply_cpu_backend, compile_model, has_cpu_backend, remove_cpu_backend
-from samstream.accel.cpu import CpuConv1x1, CpuHiera, CpuLinear, CpuMemoryEncoder, CpuModule, CpuMultiScaleAttention
+from samstream.accel.cpu import (
+    CpuConv1x1,
+    CpuHiera,
+    CpuLinear,
+    CpuMaskDecoder,
+    CpuMemoryEncoder,
+    CpuModule,
+    CpuMultiScaleAttention,
+)
 from samstream.accel.onednn import OnednnKernels, probe_onednn
 from samstream.build import build_model
 from samstream.compat import SAM2ImagePredictor
@@ -186,6 +194,58 @@ def test_memory_encoder_in_groups_agrees_with_the_batch(tiny_model_files, monkey
     masks.requires_grad_(True)
     fast.memory_encoder(shared, masks)[0].square().mean().backward()
     assert masks.grad is not None and masks.grad.abs().sum() > 0
+
+
+def test_mask_decoder_groups_follow_the_token_budget():
+    groups = CpuMaskDecoder.prompt_groups
+    assert groups(64, 4096) == [(s, s + 2) for s in range(0, 64, 2)]  # 1024 px: two at a time
+    assert groups(20, 1024) == [(0, 8), (8, 16), (16, 20)]  # 512 px: eight
+    assert groups(3, 100_000) == [(0, 1), (1, 2), (2, 3)]  # never fewer than one
+
+
+def test_mask_decoder_in_groups_agrees_with_the_batch(models, monkeypatch):
+    """Prompt sets decoded in groups of 2, 2 and 1: a shared image embedding (repeat_image), one
+    per prompt set, and a precomputed image context, against the plain decoder on the whole batch."""
+    plain, fast = models
+    decoder, ours = plain.sam_mask_decoder, fast.sam_mask_decoder
+    assert isinstance(ours, CpuMaskDecoder)
+    c, side = decoder.transformer_dim, plain.image_size // 16
+    monkeypatch.setattr(cpu_backend, "DECODER_GROUP_TOKENS", 2 * side * side)
+    monkeypatch.setattr(cpu_backend, "DECODER_GROUPED_FROM_TOKENS", 5 * side * side)
+    calls = []
+    predict_all = type(decoder).predict_all
+    monkeypatch.setattr(type(decoder), "predict_all", lambda self, *a: calls.append(a[2].shape[0]) or predict_all(self, *a))
+    torch.manual_seed(0)
+    count = 5
+    image = torch.randn(1, c, side, side)
+    pe = torch.randn(1, c, side, side)
+    sparse = torch.randn(count, 3, c)
+    dense = torch.randn(1, c, side, side).expand(count, -1, -1, -1)
+    high = [torch.randn(1, c // 8, 4 * side, 4 * side), torch.randn(1, c // 4, 2 * side, 2 * side)]
+    per_prompt = image.expand(count, -1, -1, -1) + 0.1 * torch.randn(count, c, side, side)
+    with torch.inference_mode():
+        context = decoder.image_context(image, pe, dense[:1])
+        cases = [
+            (image, dense, high, True, None),
+            (per_prompt, dense, [f.expand(count, -1, -1, -1).contiguous() for f in high], False, None),
+            (image, dense, high, True, context),
+        ]
+        for embed, dense_in, feats, repeat, ctx in cases:
+            calls.clear()
+            want = decoder.predict_all(embed, pe, sparse, dense_in, feats, repeat, ctx)
+            assert calls == [count]
+            calls.clear()
+            got = ours.predict_all(embed, pe, sparse, dense_in, feats, repeat, ctx)
+            assert calls == [2, 2, 1]
+            calls.clear()
+            ours.predict_all(embed[:4], pe, sparse[:4], dense_in[:4], [f[:4] for f in feats], repeat, ctx)
+            assert calls == [4]  # below DECODER_GROUPED_FROM_TOKENS: the whole batch
+            for a, b in zip((got.masks, got.iou, got.tokens, got.object_score_logits),
+                            (want.masks, want.iou, want.tokens, want.object_score_logits)):
+                assert a.shape == b.shape and a.shape[0] == count
+                torch.testing.assert_close(a, b, atol=FP32_TOL, rtol=FP32_TOL)
+        with pytest.raises(ValueError, match="2 image embeddings for 5 prompt sets"):  # refused as by the plain decoder
+            ours.predict_all(per_prompt[:2], pe, sparse, dense, high, False, None)
 
 
 # --------------------------------------------------------------------------- structure

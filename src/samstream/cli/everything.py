@@ -37,6 +37,7 @@ object (see :mod:`samstream.tiling`). Tiled runs lift ``--max-pixels`` for the i
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -444,6 +445,13 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     failed = document["info"]["skipped"]
     print(f"wrote {total} mask(s) of {len(document['images'])} image(s) to {out_dir / ANNOTATIONS_FILE}")
+    if total == 0 and document["images"] and segmenter is None:
+        print(
+            f"samstream everything: no mask passed the filters (--pred-iou-thresh {args.pred_iou_thresh}, "
+            f"--stability-score-thresh {args.stability_score_thresh}); a model that is less sure of its masks "
+            "needs lower ones",
+            file=sys.stderr,
+        )
     if failed:
         raise CliError(
             f"{len(failed)} of {len(all_paths)} image(s) could not be read and were skipped "
