@@ -1,0 +1,38 @@
+"""The fit probe's resolution bound, on hand-made masks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+_BENCHMARKS = str(Path(__file__).resolve().parents[2] / "benchmarks")
+
+
+@pytest.fixture(scope="module")
+def probe():
+    sys.path.insert(0, _BENCHMARKS)
+    try:
+        import probe_fit
+
+        yield probe_fit
+    finally:
+        sys.path.remove(_BENCHMARKS)
+
+
+def _clip(*masks: np.ndarray) -> SimpleNamespace:
+    return SimpleNamespace(masks=np.stack(masks)[None])  # [1, N, H, W]
+
+
+def test_resolution_bound_is_one_for_aligned_blocks_and_falls_for_thin_shapes(probe):
+    block = np.zeros((64, 64), bool)
+    block[8:40, 16:48] = True  # edges on the 4-pixel grid: kept but for its 4 corner pixels
+    assert probe.resolution_bound([_clip(block)]) == pytest.approx(1 - 4 / (32 * 32))
+    line = np.zeros((64, 64), bool)
+    line[30, 4:60] = True  # one pixel thick: averaged to 0.25, lost at the 0.5 cut
+    assert probe.resolution_bound([_clip(line)]) == pytest.approx(0.0)
+    empty = np.zeros((64, 64), bool)  # objects absent from the image are not counted
+    assert probe.resolution_bound([_clip(block, empty, line)]) == pytest.approx((1 - 4 / (32 * 32)) / 2)
