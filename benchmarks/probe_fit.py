@@ -6,7 +6,7 @@ object at its deepest point, the multimask candidate with the highest predicted 
 - ``resolution bound``: the mIoU of the ground truth itself kept at the decoder's output
   resolution (image size / 4: area-averaged down, bilinear up, cut at 0.5), what a perfect
   decoder could reach on these objects;
-- ``before``: the model's mIoU on the ``--images`` first images;
+- ``before``: the model's mIoU on the ``--images`` first images, also by object area;
 - ``after``: the same after ``--steps`` optimiser steps on those images alone (one image a step,
   in turn; the training config's prompts, losses and optimiser, ``--config`` + ``--lr``).
 
@@ -15,6 +15,7 @@ held-out figure means it does not generalise from what it was trained on, not th
 fit. The probe trains on held-out seeds by design: its weights are thrown away.
 
     python benchmarks/probe_fit.py --model samstream-synthetic
+    python benchmarks/probe_fit.py --model samstream-synthetic --images 50 --steps 1   # bound and areas of all 50
     python benchmarks/probe_fit.py --model-config runs/x/final/model.yaml --checkpoint runs/x/final/model.pt --images 8
 """
 
@@ -41,6 +42,7 @@ from samstream.training.trainer import Trainer
 
 DEFAULT_TRAIN_CONFIG = "configs/train/samstream_synthetic_stage9.yaml"
 IMAGE_SEED = HELD_OUT + 50_000  # bench_synthetic.py's held-out images
+AREA_EDGES = (0.0, 0.01, 0.03, 0.1, 1.01)  # object area bands of the report
 
 
 def resolution_bound(clips: list[SyntheticClip], stride: int = 4) -> float:
@@ -56,11 +58,12 @@ def resolution_bound(clips: list[SyntheticClip], stride: int = 4) -> float:
     return float(np.mean(ious))
 
 
-def single_click_miou(model: torch.nn.Module, clips: list[SyntheticClip]) -> float:
-    """Mean IoU of the best-scored candidate of one deepest-point click per object."""
+def single_click_ious(model: torch.nn.Module, clips: list[SyntheticClip]) -> tuple[np.ndarray, np.ndarray]:
+    """Per object: the IoU of the best-scored candidate of one deepest-point click, and the
+    object's area as a fraction of the image; two arrays [K]."""
     model.eval()
     predictor = ImagePredictor(model)
-    ious = []
+    ious, areas = [], []
     with torch.inference_mode():
         for clip in clips:
             predictor.set_image(clip.frames[0])
@@ -68,7 +71,18 @@ def single_click_miou(model: torch.nn.Module, clips: list[SyntheticClip]) -> flo
                 if gt.any():
                     result = predictor.predict(points=[deepest_point(gt)], labels=[1], multimask_output=True)
                     ious.append(float(jaccard(gt, result.masks[result.best])))
-    return float(np.mean(ious))
+                    areas.append(float(gt.mean()))
+    return np.array(ious), np.array(areas)
+
+
+def by_area(ious: np.ndarray, areas: np.ndarray, edges: tuple[float, ...] = AREA_EDGES) -> dict[str, list]:
+    """Mean IoU and object count per band of object area (fraction of the image)."""
+    bands = {}
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (areas >= low) & (areas < high)
+        if inside.any():
+            bands[f"{low:g}-{high:g}"] = [round(float(ious[inside].mean()), 4), int(inside.sum())]
+    return bands
 
 
 def main() -> None:
@@ -99,7 +113,10 @@ def main() -> None:
     samples = [ClipSample(c.frames, c.masks, tuple(range(1, c.masks.shape[1] + 1)), f"held-out image {i}")
                for i, c in enumerate(clips)]
     report = {"model": name, "images": args.images, "steps": args.steps, "lr": args.lr,
-              "resolution bound": resolution_bound(clips), "before": single_click_miou(model, clips)}
+              "resolution bound": resolution_bound(clips)}
+    ious, areas = single_click_ious(model, clips)
+    report["before"] = float(ious.mean())
+    report["before by object area (mIoU, objects)"] = by_area(ious, areas)
     generator = torch.Generator().manual_seed(args.seed)
     t0 = time.perf_counter()
     model.train()
@@ -110,7 +127,7 @@ def main() -> None:
         terms.total.backward()
         clip_gradients(model, config.optimizer.grad_clip_norm)
         optimizer.step()
-    report["after"] = single_click_miou(model, clips)
+    report["after"] = float(single_click_ious(model, clips)[0].mean())
     report["train seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(report, indent=2))
     if args.json:

@@ -1,4 +1,4 @@
-"""The fit probe's resolution bound, on hand-made masks."""
+"""The fit probe's resolution bound and area bands, on hand-made masks and IoUs."""
 
 from __future__ import annotations
 
@@ -36,3 +36,9 @@ def test_resolution_bound_is_one_for_aligned_blocks_and_falls_for_thin_shapes(pr
     assert probe.resolution_bound([_clip(line)]) == pytest.approx(0.0)
     empty = np.zeros((64, 64), bool)  # objects absent from the image are not counted
     assert probe.resolution_bound([_clip(block, empty, line)]) == pytest.approx((1 - 4 / (32 * 32)) / 2)
+
+
+def test_by_area_bands_the_objects(probe):
+    ious = np.array([0.2, 0.4, 0.9, 0.7])
+    areas = np.array([0.005, 0.005, 0.05, 0.5])
+    assert probe.by_area(ious, areas) == {"0-0.01": [0.3, 2], "0.03-0.1": [0.9, 1], "0.1-1.01": [0.7, 1]}
