@@ -82,9 +82,11 @@ def video_scores(model, clips, *, predictor=None) -> dict[str, float]:
     return out
 
 
-def image_miou(model, images) -> float:
+def single_click_ious(model, images) -> tuple[np.ndarray, np.ndarray]:
+    """Per object present: the IoU of the best-scored candidate of one click at its deepest point,
+    and its area as a fraction of the image; two arrays [K]."""
     predictor = ImagePredictor(model)
-    ious = []
+    ious, areas = [], []
     for clip in images:
         predictor.set_image(clip.frames[0])
         for n in range(clip.masks.shape[1]):
@@ -93,7 +95,12 @@ def image_miou(model, images) -> float:
                 continue
             result = predictor.predict(points=[deepest_point(gt)], labels=[1], multimask_output=True)
             ious.append(float(jaccard(gt, result.masks[result.best])))
-    return float(np.mean(ious))
+            areas.append(float(gt.mean()))
+    return np.array(ious), np.array(areas)
+
+
+def image_miou(model, images) -> float:
+    return float(single_click_ious(model, images)[0].mean())
 
 
 def main() -> None:

@@ -28,11 +28,11 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from bench_synthetic import HELD_OUT, deepest_point
+from bench_synthetic import HELD_OUT, single_click_ious
+from machine import cpu_name
 
 from samstream.build import build_model
 from samstream.eval.metrics import jaccard
-from samstream.image.predictor import ImagePredictor
 from samstream.training.config import load_train_config
 from samstream.training.data.mix import collate_clips
 from samstream.training.data.sample import ClipSample
@@ -56,23 +56,6 @@ def resolution_bound(clips: list[SyntheticClip], stride: int = 4) -> float:
             up = F.interpolate(low, size=gt.shape, mode="bilinear", align_corners=False)[0, 0].numpy() > 0.5
             ious.append(float(jaccard(gt, up)))
     return float(np.mean(ious))
-
-
-def single_click_ious(model: torch.nn.Module, clips: list[SyntheticClip]) -> tuple[np.ndarray, np.ndarray]:
-    """Per object: the IoU of the best-scored candidate of one deepest-point click, and the
-    object's area as a fraction of the image; two arrays [K]."""
-    model.eval()
-    predictor = ImagePredictor(model)
-    ious, areas = [], []
-    with torch.inference_mode():
-        for clip in clips:
-            predictor.set_image(clip.frames[0])
-            for gt in clip.masks[0]:
-                if gt.any():
-                    result = predictor.predict(points=[deepest_point(gt)], labels=[1], multimask_output=True)
-                    ious.append(float(jaccard(gt, result.masks[result.best])))
-                    areas.append(float(gt.mean()))
-    return np.array(ious), np.array(areas)
 
 
 def by_area(ious: np.ndarray, areas: np.ndarray, edges: tuple[float, ...] = AREA_EDGES) -> dict[str, list]:
@@ -112,8 +95,9 @@ def main() -> None:
     clips = [make_image(IMAGE_SEED + i, SyntheticVideoConfig(height=side, width=side)) for i in range(args.images)]
     samples = [ClipSample(c.frames, c.masks, tuple(range(1, c.masks.shape[1] + 1)), f"held-out image {i}")
                for i, c in enumerate(clips)]
-    report = {"model": name, "images": args.images, "steps": args.steps, "lr": args.lr,
+    report = {"machine": f"{cpu_name()}, {torch.get_num_threads()} threads", "model": name, "images": args.images, "steps": args.steps, "lr": args.lr,
               "resolution bound": resolution_bound(clips)}
+    model.eval()
     ious, areas = single_click_ious(model, clips)
     report["before"] = float(ious.mean())
     report["before by object area (mIoU, objects)"] = by_area(ious, areas)
@@ -127,6 +111,7 @@ def main() -> None:
         terms.total.backward()
         clip_gradients(model, config.optimizer.grad_clip_norm)
         optimizer.step()
+    model.eval()
     report["after"] = float(single_click_ious(model, clips)[0].mean())
     report["train seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(report, indent=2))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,18 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def import_benchmark():
+    """``import_benchmark(name)``: a script of benchmarks/ as a module, imported with that folder on
+    ``sys.path`` (its own imports of its neighbours work) for the test module."""
+    folder = str(REPO / "benchmarks")
+    sys.path.insert(0, folder)
+    try:
+        yield importlib.import_module
+    finally:
+        sys.path.remove(folder)
 
 
 @pytest.fixture(scope="session")

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-_BENCHMARKS = str(Path(__file__).resolve().parents[2] / "benchmarks")
-
 
 @pytest.fixture(scope="module")
-def probe():
-    sys.path.insert(0, _BENCHMARKS)
-    try:
-        import probe_fit
-
-        yield probe_fit
-    finally:
-        sys.path.remove(_BENCHMARKS)
+def probe(import_benchmark):
+    return import_benchmark("probe_fit")
 
 
 def _clip(*masks: np.ndarray) -> SimpleNamespace:

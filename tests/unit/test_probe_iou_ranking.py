@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-_BENCHMARKS = str(Path(__file__).resolve().parents[2] / "benchmarks")
-
 
 @pytest.fixture(scope="module")
-def probe():
-    sys.path.insert(0, _BENCHMARKS)
-    try:
-        import probe_iou_ranking
-
-        yield probe_iou_ranking
-    finally:
-        sys.path.remove(_BENCHMARKS)
+def probe(import_benchmark):
+    return import_benchmark("probe_iou_ranking")
 
 
 def test_ranking_report_scores_the_pick_against_the_best(probe):

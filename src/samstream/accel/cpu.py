@@ -226,7 +226,6 @@ class CpuMaskDecoder(CpuModule, MaskDecoder):
             self.training
             or not consistent  # the plain method names what is wrong
             or batch * hw < DECODER_GROUPED_FROM_TOKENS
-            or batch * hw <= DECODER_GROUP_TOKENS
             or not cpu_inference(sparse_prompt_embeddings, image_embeddings, dense_prompt_embeddings)
         ):
             return super().predict_all(*args, high_res_features, repeat_image, context)
