@@ -58,11 +58,15 @@ def attention(repeats: int) -> None:
         flops = 4 * b * h * nq * nk * d
         for dtype in (torch.float32, torch.bfloat16):
             qd, kd, vd = q.to(dtype), k.to(dtype), v.to(dtype)
+            # oneDNN has no bfloat16 kernels on CPUs without AVX512-BF16 / AMX (the library then
+            # never takes the chunked path in bfloat16)
+            runs_chunked = dtype == torch.float32 or kernels.bf16
             with torch.inference_mode():
                 fused = best_time(lambda: F.scaled_dot_product_attention(qd, kd, vd), repeats)
-                chunked = best_time(lambda: _chunked(kernels, qd, kd, vd), repeats)
+                chunked = best_time(lambda: _chunked(kernels, qd, kd, vd), repeats) if runs_chunked else None
             name = "fp32" if dtype == torch.float32 else "bf16"
-            print(f"  {b}x{h}x{nq}x{nk}x{d} {name:5s} {flops / fused / 1e9:12.0f} {flops / chunked / 1e9:9.0f}")
+            chunked_text = f"{flops / chunked / 1e9:9.0f}" if chunked else "      n/a"
+            print(f"  {b}x{h}x{nq}x{nk}x{d} {name:5s} {flops / fused / 1e9:12.0f} {chunked_text}")
 
 
 def rotary(repeats: int) -> None:

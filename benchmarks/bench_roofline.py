@@ -518,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--amg-image", default="astronaut", help="an skimage.data image name")
     parser.add_argument("--amg-size", type=int, default=512, help="its long side in pixels")
-    parser.add_argument("--probe-size", type=int, default=4096, help="side of the probe's square matmul")
+    parser.add_argument("--probe-size", type=int, default=4096, help="largest side of the probe's square matmul (it stays smaller where a product is slow)")
     parser.add_argument("--probe-repeats", type=int, default=3, help="timed runs per probe kernel (best kept)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args(argv)

@@ -72,6 +72,15 @@ def test_probe_machine_gives_positive_throughput(roofline):
     assert probe.as_dict()["matmul"][0]["gflops"] > 0
 
 
+def test_matmul_probe_grows_only_while_a_product_is_quick(roofline):
+    quick = roofline.matmul_throughput(256, "fp32", repeats=1, start=64, budget_s=math.inf)
+    assert quick.shape == "256x256 @ 256x256" and quick.flops == 2 * 256**3
+    slow = roofline.matmul_throughput(256, "fp32", repeats=1, start=64, budget_s=0.0)
+    assert slow.shape == "64x64 @ 64x64" and slow.flops == 2 * 64**3
+    with pytest.raises(ValueError, match="size and start"):
+        roofline.matmul_throughput(0, "fp32")
+
+
 def test_cpu_attention_and_onednn_linear_are_counted(roofline):
     q, k = torch.randn(2, 3, 10, 8), torch.randn(2, 3, 24, 8)
     with torch.inference_mode(), roofline.counting_flops() as counter:

@@ -109,3 +109,24 @@ def test_sigterm_raises_terminated_and_the_old_handler_comes_back():
             signal.pause() if hasattr(signal, "pause") else None
     assert signal.getsignal(signal.SIGTERM) is before
     assert issubclass(Terminated, KeyboardInterrupt)  # writers treat it exactly like Ctrl-C
+
+
+@pytest.mark.parametrize("has_bf16", [False, True])
+def test_bf16_on_a_cpu_without_bf16_units_warns_once(monkeypatch, capsys, has_bf16):
+    from samstream.accel import onednn
+    from samstream.cli import common
+
+    monkeypatch.setattr(onednn, "probe_onednn", lambda: onednn.OnednnKernels(linear_op=None, bf16=has_bf16))
+    common.warn_if_cpu_lacks_bf16.cache_clear()
+    try:
+        args = argparse.Namespace(bf16=True, device="cpu")
+        for _ in range(2):
+            with common.autocast_context(args):
+                pass
+        err = capsys.readouterr().err
+        assert err.count("no bfloat16 matrix units") == (0 if has_bf16 else 1)
+        with common.autocast_context(argparse.Namespace(bf16=False, device="cpu")):
+            pass
+        assert capsys.readouterr().err == ""
+    finally:
+        common.warn_if_cpu_lacks_bf16.cache_clear()
