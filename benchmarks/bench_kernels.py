@@ -65,7 +65,7 @@ def attention(repeats: int) -> None:
                 fused = best_time(lambda: F.scaled_dot_product_attention(qd, kd, vd), repeats)
                 chunked = best_time(lambda: _chunked(kernels, qd, kd, vd), repeats) if runs_chunked else None
             name = "fp32" if dtype == torch.float32 else "bf16"
-            chunked_text = f"{flops / chunked / 1e9:9.0f}" if chunked else "      n/a"
+            chunked_text = f"{flops / chunked / 1e9:9.0f}" if chunked is not None else "      n/a"
             print(f"  {b}x{h}x{nq}x{nk}x{d} {name:5s} {flops / fused / 1e9:12.0f} {chunked_text}")
 
 

@@ -399,7 +399,7 @@ def autocast_context(args: argparse.Namespace):
 def warn_if_cpu_lacks_bf16() -> bool:
     """Tell the user (stderr, once a process) when this CPU has no bfloat16 matrix kernels, where
     ``--bf16`` is emulated: on a 2-core AVX2 EPYC a bfloat16 matmul ran at 0.2 GFLOP/s against
-    145 in float32, and a video frame took 9x longer. Returns whether it warned."""
+    145 in float32, and a video frame took 8.7x longer. Returns whether it warned."""
     from ..accel.onednn import probe_onednn
 
     if probe_onednn().bf16:
