@@ -421,3 +421,42 @@ def test_bf16_attention_kernel_follows_amx(amx):
         want = torch.nn.functional.scaled_dot_product_attention(q, k, v)
     assert got.is_contiguous() == amx  # the chunked path writes heads interleaved
     torch.testing.assert_close(got.float(), want.float(), atol=2e-2, rtol=2e-2)
+
+
+@pytest.mark.parametrize("activation", ["gelu", "relu"])
+@pytest.mark.parametrize("separate", [False, True])
+def test_fused_linear_with_the_activation_apart_agrees(activation, separate):
+    """Whether the CPU at hand runs an activation fused or apart, the layer computes the same."""
+    real = probe_onednn()
+    if real.linear_op is None:
+        pytest.skip("this PyTorch build has no working oneDNN linear op")
+    from samstream.accel.onednn import fused_linear, plain_linear
+
+    pairs = frozenset({(activation, torch.float32)}) if separate else frozenset()
+    kernels = replace(real, separate=pairs)
+    gen = torch.Generator().manual_seed(0)
+    x, w, b = torch.randn(2, 40, 24, generator=gen), torch.randn(56, 24, generator=gen), torch.randn(56, generator=gen)
+    with torch.inference_mode():
+        got = fused_linear(kernels, x, w, b, activation)
+        want = plain_linear(x, w, b, activation)
+    torch.testing.assert_close(got, want, atol=FP32_TOL, rtol=FP32_TOL)
+
+
+def test_slow_epilogues_keeps_only_the_pairs_timed_slower_fused():
+    """An op whose fused GELU is slow (and fused ReLU quick) is run with GELU apart only."""
+    import time
+
+    from samstream.accel.onednn import slow_epilogues
+
+    def op(x, w, b, activation, scalars, algorithm):
+        if activation == "gelu":
+            time.sleep(0.01)
+        return torch.nn.functional.linear(x, w, b)
+
+    got = slow_epilogues(op, [torch.float32], ("gelu", "relu"), shape=(8, 4, 4), repeats=2)
+    assert got == frozenset({("gelu", torch.float32)})
+
+
+def test_probe_onednn_is_done_once_a_process():
+    assert probe_onednn() is probe_onednn()
+    assert all(a in ("gelu", "relu") and d in (torch.float32, torch.bfloat16) for a, d in probe_onednn().separate)

@@ -4,7 +4,8 @@
 with the same parameters, buffers and state-dict names (gpt-fast ``quantize.py`` style):
 
 - ``nn.Linear`` -> :class:`CpuLinear`: one fused oneDNN call (bias, and the activation when
-  an MLP asks for it), with the autocast-dtype weights kept on the layer;
+  an MLP asks for it, unless that is timed slower on this CPU: see
+  :func:`samstream.accel.onednn.slow_epilogues`), with the autocast-dtype weights kept on the layer;
 - :class:`MLP` -> :class:`CpuMLP`: exact GELU / ReLU fused into the linear layers before them,
   and the same for the feed-forward block of each memory-attention layer;
 - attention modules -> the chunked CPU attention kernel

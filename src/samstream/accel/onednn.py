@@ -2,7 +2,8 @@
 when it applies, and low-precision weight copies kept on the module that owns them.
 
 On CPU, inference-time linear layers can go straight to oneDNN (the library PyTorch already
-uses for its convolutions): it fuses the bias and a GELU/ReLU into the matrix product, and in
+uses for its convolutions): it fuses the bias and a GELU/ReLU into the matrix product (the
+activation is run apart where that is timed faster on the CPU at hand), and in
 float32 it is often much faster than the BLAS behind ``F.linear`` (e.g. MKL's AVX2 code on AMD
 CPUs). Under ``torch.autocast`` the cast to the autocast dtype is done here, with the
 low-precision weights kept between calls.
@@ -10,14 +11,21 @@ low-precision weights kept between calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import functools
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 ACTIVATIONS = ("none", "gelu", "relu")
+# the layer timed to decide, per activation and dtype, between oneDNN's fused epilogue and the
+# product followed by PyTorch's activation: tokens, C_in, C_out (a Hiera MLP's first layer)
+EPILOGUE_PROBE_SHAPE = (1024, 384, 1536)
+# the separate activation is taken only when it is this much faster (timing noise stays fused)
+EPILOGUE_MARGIN = 0.9
 
 
 @dataclass(frozen=True)
@@ -28,17 +36,23 @@ class OnednnKernels:
     ``F.linear`` (None when missing or disagreeing); ``bf16``: whether oneDNN runs bfloat16
     kernels on this CPU (AVX512-BF16, AMX...); ``amx``: whether the CPU has AMX tiles, with
     which PyTorch's fused bfloat16 attention is faster than samstream's chunked products
-    (``benchmarks/bench_kernels.py``: 1.3-2.4x on a 2-core AMX Xeon, 0.6-0.8x on an AVX-512 EPYC without AMX).
+    (``benchmarks/bench_kernels.py``: 1.3-2.4x on a 2-core AMX Xeon, 0.6-0.8x on an AVX-512 EPYC
+    without AMX); ``separate``: the (activation, dtype) pairs for which the product followed by
+    PyTorch's activation is faster here than oneDNN's fused epilogue (exact GELU on an AVX2-only
+    EPYC: 59-113 against 85-136 GFLOP/s, see :func:`slow_epilogues`).
     """
 
     linear_op: Callable | None
     bf16: bool
     amx: bool = False
+    separate: frozenset[tuple[str, torch.dtype]] = field(default_factory=frozenset)
 
 
+@functools.cache
 def probe_onednn() -> OnednnKernels:
     """Look up the fused oneDNN linear op and check on a small problem that it computes
-    ``gelu(F.linear(x, w, b))``; ask oneDNN whether it has bfloat16 kernels."""
+    ``gelu(F.linear(x, w, b))``; ask oneDNN whether it has bfloat16 kernels; time which fused
+    activations are slower than separate ones (:func:`slow_epilogues`). Probed once a process."""
     op = None
     try:
         candidate = torch.ops.mkldnn._linear_pointwise.default
@@ -58,7 +72,67 @@ def probe_onednn() -> OnednnKernels:
         bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         bf16 = False
-    return OnednnKernels(linear_op=op, bf16=bf16, amx=has_amx())
+    separate: frozenset[tuple[str, torch.dtype]] = frozenset()
+    if op is not None:
+        dtypes = (torch.float32, torch.bfloat16) if bf16 else (torch.float32,)
+        separate = slow_epilogues(op, dtypes)
+    return OnednnKernels(linear_op=op, bf16=bf16, amx=has_amx(), separate=separate)
+
+
+def slow_epilogues(
+    op: Callable,
+    dtypes: Iterable[torch.dtype],
+    activations: Iterable[str] = ("gelu",),
+    shape: tuple[int, int, int] = EPILOGUE_PROBE_SHAPE,
+    repeats: int = 5,
+) -> frozenset[tuple[str, torch.dtype]]:
+    """The (activation, dtype) pairs whose fused oneDNN epilogue is slower on this CPU than the
+    plain product followed by PyTorch's activation, by more than :data:`EPILOGUE_MARGIN`.
+
+    Only exact GELU by default: its erf epilogue is the costly one (a ReLU is a max). Each pair
+    is timed on one [tokens, C_in] x [C_out, C_in] layer of ``shape``, the two ways in turn,
+    ``repeats`` times, best of each kept (about 0.15 s a pair on a 2-core AVX2 CPU).
+    """
+    tokens, c_in, c_out = shape
+    gen = torch.Generator().manual_seed(0)
+    slow = set()
+    with torch.no_grad(), torch.autocast("cpu", enabled=False):
+        for dtype in dtypes:
+            x = torch.randn(tokens, c_in, generator=gen).to(dtype)
+            w = torch.randn(c_out, c_in, generator=gen).to(dtype)
+            b = torch.randn(c_out, generator=gen).to(dtype)
+            for activation in activations:
+                fused = functools.partial(_epilogue_call, op, x, w, b, activation, True)
+                apart = functools.partial(_epilogue_call, op, x, w, b, activation, False)
+                fused(), apart()  # warm-up: first calls create oneDNN primitives
+                best_fused = best_apart = float("inf")
+                for _ in range(repeats):
+                    best_fused = min(best_fused, _seconds(fused))
+                    best_apart = min(best_apart, _seconds(apart))
+                if best_apart < EPILOGUE_MARGIN * best_fused:
+                    slow.add((activation, dtype))
+    return frozenset(slow)
+
+
+def _epilogue_call(op, x, w, b, activation: str, fused: bool) -> torch.Tensor:
+    if fused:
+        return op(x, w, b, activation, [], "none" if activation == "gelu" else "")
+    return separate_activation(op(x, w, b, "none", [], ""), activation)
+
+
+def _seconds(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def separate_activation(y: torch.Tensor, activation: str) -> torch.Tensor:
+    """PyTorch's exact GELU / ReLU on a fresh product y (ReLU in place)."""
+    if activation == "gelu":
+        return F.gelu(y)
+    if activation == "relu":
+        return y.relu_()
+    return y
 
 
 def has_amx() -> bool:
@@ -114,10 +188,13 @@ def fused_linear(
     bias: torch.Tensor | None,
     activation: str = "none",
 ) -> torch.Tensor:
-    """``activation(x @ weight.T + bias)`` in one oneDNN call: x [..., C_in], weight
-    [C_out, C_in] and bias [C_out] already in the dtype to run in -> [..., C_out]."""
+    """``activation(x @ weight.T + bias)`` in one oneDNN call (the activation apart for the pairs
+    in ``kernels.separate``): x [..., C_in], weight [C_out, C_in] and bias [C_out] already in the
+    dtype to run in -> [..., C_out]."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    if (activation, x.dtype) in kernels.separate:
+        return separate_activation(kernels.linear_op(x, weight, bias, "none", [], ""), activation)
     if activation == "gelu":
         return kernels.linear_op(x, weight, bias, "gelu", [], "none")
     return kernels.linear_op(x, weight, bias, activation, [], "")
