@@ -8,7 +8,10 @@
 3. key/value assembly: writing 7 memory frames of B objects into a freshly allocated buffer per
    layer against a reused one (the cost of page faults on large allocations);
 4. memory encoder (``sam2.1_hiera_t``'s, random weights): one batched pass over 8 objects'
-   masks at 1024 px against one pass per object (why the encoder stays batched).
+   masks at 1024 px against one pass per object (why the encoder stays batched);
+5. GELU epilogues: the first layer of each Hiera stage's MLP at 512 px (``sam2.1_hiera_t``),
+   oneDNN's product with the exact GELU fused against the product then ``F.gelu``, float32
+   (what ``samstream.accel.onednn.slow_epilogues`` decides between), and the choice it makes here.
 
 Best of a few repeats each; prints the CPU model name and torch's thread count.
 
@@ -28,7 +31,7 @@ import torch.nn.functional as F
 from machine import cpu_name
 
 from samstream.accel.cpu_attention import _chunked
-from samstream.accel.onednn import probe_onednn
+from samstream.accel.onednn import OnednnKernels, fused_linear, probe_onednn
 from samstream.modeling.position_encoding import _apply_rotary_real, apply_rotary, axial_rope_angles
 
 ATTENTION_SHAPES = [  # (B, H, Nq, Nk, D)
@@ -113,6 +116,30 @@ def memory_encoder(repeats: int, objects: int = 8, size: int = 1024) -> None:
           f"one object at a time {single * 1e3:.0f} ms")
 
 
+MLP_SHAPES = [(16384, 96), (4096, 192), (1024, 384), (256, 768)]  # (tokens, C) per Hiera stage, 512 px
+
+
+def epilogues(repeats: int) -> None:
+    real = probe_onednn()
+    if real.linear_op is None:
+        print("GELU epilogues: no oneDNN linear op in this build")
+        return
+    fused_kernels = OnednnKernels(linear_op=real.linear_op, bf16=False)
+    apart_kernels = OnednnKernels(linear_op=real.linear_op, bf16=False, separate=frozenset({("gelu", torch.float32)}))
+    print("GELU epilogue, GFLOP/s (fp32)       fused    apart")
+    gen = torch.Generator().manual_seed(0)
+    for tokens, c in MLP_SHAPES:
+        x = torch.randn(tokens, c, generator=gen)
+        w, b = torch.randn(4 * c, c, generator=gen), torch.randn(4 * c, generator=gen)
+        flops = 2 * tokens * c * 4 * c
+        with torch.inference_mode():
+            fused = best_time(lambda: fused_linear(fused_kernels, x, w, b, "gelu"), repeats)
+            apart = best_time(lambda: fused_linear(apart_kernels, x, w, b, "gelu"), repeats)
+        print(f"  [{tokens}, {c}] x [{c}, {4 * c}]{'':>8} {flops / fused / 1e9:8.0f} {flops / apart / 1e9:8.0f}")
+    chosen = "apart" if ("gelu", torch.float32) in real.separate else "fused"
+    print(f"  this process runs float32 GELU {chosen} (probe_onednn)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
@@ -125,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     rotary(args.repeats * 5)
     assembly(args.repeats * 3)
     memory_encoder(args.repeats)
+    epilogues(args.repeats * 3)
     return 0
 
 

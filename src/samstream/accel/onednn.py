@@ -39,7 +39,7 @@ class OnednnKernels:
     (``benchmarks/bench_kernels.py``: 1.3-2.4x on a 2-core AMX Xeon, 0.6-0.8x on an AVX-512 EPYC
     without AMX); ``separate``: the (activation, dtype) pairs for which the product followed by
     PyTorch's activation is faster here than oneDNN's fused epilogue (exact GELU on an AVX2-only
-    EPYC: 59-113 against 85-136 GFLOP/s, see :func:`slow_epilogues`).
+    EPYC, ``benchmarks/bench_kernels.py``; see :func:`slow_epilogues`).
     """
 
     linear_op: Callable | None
@@ -91,7 +91,7 @@ def slow_epilogues(
 
     Only exact GELU by default: its erf epilogue is the costly one (a ReLU is a max). Each pair
     is timed on one [tokens, C_in] x [C_out, C_in] layer of ``shape``, the two ways in turn,
-    ``repeats`` times, best of each kept (about 0.15 s a pair on a 2-core AVX2 CPU).
+    ``repeats`` times, best of each kept (a fraction of a second a pair).
     """
     tokens, c_in, c_out = shape
     gen = torch.Generator().manual_seed(0)
@@ -102,8 +102,10 @@ def slow_epilogues(
             w = torch.randn(c_out, c_in, generator=gen).to(dtype)
             b = torch.randn(c_out, generator=gen).to(dtype)
             for activation in activations:
-                fused = functools.partial(_epilogue_call, op, x, w, b, activation, True)
-                apart = functools.partial(_epilogue_call, op, x, w, b, activation, False)
+                fused_kernels = OnednnKernels(linear_op=op, bf16=False)
+                apart_kernels = OnednnKernels(linear_op=op, bf16=False, separate=frozenset({(activation, dtype)}))
+                fused = functools.partial(fused_linear, fused_kernels, x, w, b, activation)
+                apart = functools.partial(fused_linear, apart_kernels, x, w, b, activation)
                 fused(), apart()  # warm-up: first calls create oneDNN primitives
                 best_fused = best_apart = float("inf")
                 for _ in range(repeats):
@@ -112,12 +114,6 @@ def slow_epilogues(
                 if best_apart < EPILOGUE_MARGIN * best_fused:
                     slow.add((activation, dtype))
     return frozenset(slow)
-
-
-def _epilogue_call(op, x, w, b, activation: str, fused: bool) -> torch.Tensor:
-    if fused:
-        return op(x, w, b, activation, [], "none" if activation == "gelu" else "")
-    return separate_activation(op(x, w, b, "none", [], ""), activation)
 
 
 def _seconds(fn: Callable[[], object]) -> float:
